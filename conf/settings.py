@@ -17,6 +17,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 CONF_DIR = Path(__file__).resolve().parent
 REPO_ROOT = CONF_DIR.parent
+CATALOG_NAME = "lakehouse"
 
 
 class Settings(BaseSettings):
@@ -39,9 +40,8 @@ class Settings(BaseSettings):
     s3_region: str = "us-east-1"
     s3_bucket: str = "lakehouse"
 
-    # Iceberg REST catalog; the catalog is called `lakehouse` in Spark and Trino alike
+    # Iceberg REST catalog
     catalog_uri: str = "http://127.0.0.1:8181"
-    catalog_name: str = "lakehouse"
 
     # Trino
     trino_host: str = "127.0.0.1"
@@ -65,6 +65,12 @@ class Settings(BaseSettings):
     seaweedfs_volume_port: int = 8380
     seaweedfs_filer_port: int = 8889
     stack_start_timeout_s: int = 180
+
+    @property
+    def catalog_name(self) -> str:
+        # Fixed: the same three-part names must work in Spark and Trino
+        # (conf/spark/spark-defaults.conf, conf/trino/etc/catalog/lakehouse.properties).
+        return CATALOG_NAME
 
     @property
     def warehouse(self) -> str:

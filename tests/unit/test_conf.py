@@ -1,0 +1,134 @@
+"""Settings, templating and version pins: pure functions, no JVM, no services."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from conf.settings import CONF_DIR, REPO_ROOT, Settings, versions
+from conf.spark_session import catalog_options
+from conf.stack import (
+    StackError,
+    iceberg_rest_env,
+    kafka_overrides,
+    maven_pom,
+    override_properties,
+    render_template,
+    trino_env,
+)
+
+
+def spark_defaults() -> dict[str, str]:
+    entries = {}
+    for line in (CONF_DIR / "spark" / "spark-defaults.conf").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            key, value = line.split(None, 1)
+            entries[key] = value.strip()
+    return entries
+
+
+def test_settings_read_environment(monkeypatch):
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "broker:19092")
+    monkeypatch.setenv("S3_ENDPOINT", "http://store:9000")
+    settings = Settings()
+    assert settings.kafka_port == 19092
+    assert settings.s3_port == 9000
+    assert settings.warehouse == "s3://lakehouse/warehouse"
+
+
+def test_settings_read_dotenv_file(tmp_path, monkeypatch):
+    env_file = tmp_path / ".env"
+    env_file.write_text("TRINO_PORT=18080\nKAFKA_TOPIC=other_events\n")
+    monkeypatch.delenv("TRINO_PORT", raising=False)
+    settings = Settings(_env_file=env_file)
+    assert settings.trino_port == 18080
+    assert settings.trino_url.endswith(":18080")
+    assert settings.kafka_topic == "other_events"
+
+
+def test_env_example_documents_every_setting():
+    documented = set(re.findall(r"^#?\s*([A-Z0-9_]+)=", (REPO_ROOT / ".env.example").read_text(), re.M))
+    expected = {name.upper() for name in Settings.model_fields}
+    assert expected - documented == set(), "undocumented settings"
+    assert documented - expected == set(), ".env.example names settings that do not exist"
+
+
+def test_spark_packages_match_pinned_versions():
+    pins = versions()["spark"]
+    packages = spark_defaults()["spark.jars.packages"].split(",")
+    scala = pins["scala"]
+    assert f"org.apache.iceberg:iceberg-spark-runtime-4.1_{scala}:{pins['iceberg']}" in packages
+    assert f"org.apache.iceberg:iceberg-aws-bundle:{pins['iceberg']}" in packages
+    assert f"org.apache.spark:spark-sql-kafka-0-10_{scala}:{pins['pyspark']}" in packages
+    pyproject = (REPO_ROOT / "pyproject.toml").read_text()
+    assert f'"pyspark=={pins["pyspark"]}"' in pyproject
+    runtime_line = pins["pyspark"].rsplit(".", 1)[0]
+    assert f"iceberg-spark-runtime-{runtime_line}_" in spark_defaults()["spark.jars.packages"]
+
+
+def test_catalog_options_point_at_settings():
+    settings = Settings(catalog_uri="http://catalog:1", s3_endpoint="http://s3:2")
+    options = catalog_options(settings)
+    assert options["spark.sql.catalog.lakehouse.uri"] == "http://catalog:1"
+    assert options["spark.sql.catalog.lakehouse.s3.endpoint"] == "http://s3:2"
+    assert options["spark.sql.catalog.lakehouse.io-impl"].endswith("S3FileIO")
+
+
+def test_render_template_fills_and_refuses_missing():
+    assert render_template("a=${X_1} b=${Y}", {"X_1": "1", "Y": "2"}) == "a=1 b=2"
+    with pytest.raises(StackError, match="MISSING"):
+        render_template("${MISSING}", {})
+
+
+def test_override_properties_replaces_keeps_comments_and_appends():
+    text = "# comment\nlisteners=old\nlog.dirs=/x\n"
+    result = override_properties(text, {"listeners": "new", "extra.key": "1"})
+    assert result.splitlines() == ["# comment", "listeners=new", "log.dirs=/x", "extra.key=1"]
+
+
+def test_kafka_overrides_follow_bootstrap_address(tmp_path):
+    settings = Settings(kafka_bootstrap_servers="127.0.0.1:19092", kafka_controller_port=19093)
+    overrides = kafka_overrides(settings, tmp_path)
+    assert overrides["listeners"] == "PLAINTEXT://127.0.0.1:19092,CONTROLLER://127.0.0.1:19093"
+    assert overrides["controller.quorum.voters"] == "1@127.0.0.1:19093"
+    assert overrides["log.dirs"] == str(tmp_path)
+
+
+def test_maven_pom_lists_coordinates_with_classifier():
+    pom = maven_pom(["g:a:1", "g:b:2:tests"])
+    assert "<artifactId>a</artifactId><version>1</version></dependency>" in pom
+    assert "<artifactId>b</artifactId><version>2</version><classifier>tests</classifier>" in pom
+
+
+def test_every_trino_placeholder_has_a_value():
+    settings = Settings()
+    provided = set(trino_env(settings))
+    used = set()
+    for path in (CONF_DIR / "trino" / "etc").rglob("*"):
+        if path.is_file():
+            used |= set(re.findall(r"\$\{ENV:([A-Z0-9_]+)\}", path.read_text()))
+    assert used and used <= provided, f"placeholders without a value: {used - provided}"
+
+
+def test_iceberg_rest_env_uses_a_file_backed_catalog(tmp_path):
+    env = iceberg_rest_env(Settings(), tmp_path / "catalog.db")
+    assert env["CATALOG_URI"] == f"jdbc:sqlite:file:{tmp_path / 'catalog.db'}"
+    assert env["CATALOG_WAREHOUSE"] == "s3://lakehouse/warehouse"
+    assert env["REST_PORT"] == "8181"
+
+
+def test_no_service_port_is_claimed_twice():
+    s = Settings()
+    ports = [s.kafka_port, s.kafka_controller_port, s.s3_port, s.catalog_port, s.trino_port,
+             s.seaweedfs_master_port, s.seaweedfs_volume_port, s.seaweedfs_filer_port]
+    assert len(ports) == len(set(ports))
+    # Jupyter (8888), Grafana (3000), Metabase (3030) and the Spark UI (4040) stay free.
+    assert not {8888, 3000, 3030, 4040} & set(ports)
+
+
+def test_repository_carries_no_binaries():
+    tracked = [p for p in REPO_ROOT.rglob("*") if ".venv" not in p.parts and ".stack" not in p.parts and ".git" not in p.parts]
+    binaries = [p for p in tracked if p.suffix in {".jar", ".gz", ".tgz", ".zip", ".parquet"}]
+    assert binaries == []
