@@ -1,0 +1,84 @@
+# Attribution Lakehouse — every command of the README. Programs take ARGS:
+#   make generate ARGS='--count 100000 --rate 0'
+#   make attribution ARGS='--trigger available-now'
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := $(CURDIR)/.venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
+COMPOSE := docker compose -p attribution-lakehouse -f docker/compose.yaml
+ARGS ?=
+
+# spark-submit reads the same spark-defaults.conf as the session factory, and runs the
+# venv's Python (where the project is installed) on the driver and executors.
+export SPARK_CONF_DIR := $(CURDIR)/conf/spark
+export PYSPARK_PYTHON := $(PY)
+export PYSPARK_DRIVER_PYTHON := $(PY)
+SPARK_SUBMIT := $(VENV)/bin/spark-submit
+
+.PHONY: help venv test test-unit demo stack-up stack-down stack-status up down \
+        generate attribution dims replay verify maintenance dashboards bench notebook clean
+
+help:
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+$(STAMP):
+	@echo "creating $(VENV) and installing the pinned dependencies ..."
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install -q --upgrade pip
+	@$(PY) -m pip install -q -e '.[dev]'
+	@rm -f $(VENV)/.installed-* && touch $@
+
+venv: $(STAMP) ## create .venv with the pinned dependencies
+
+test: $(STAMP) ## the whole test suite; starts (and stops) the local stack as needed
+	$(PY) -m pytest $(ARGS)
+
+test-unit: $(STAMP) ## unit tests only (no JVM, no services)
+	$(PY) -m pytest tests/unit $(ARGS)
+
+demo: $(STAMP) stack-up ## local stack + events + pipeline, then a result from Trino
+	$(PY) -m jobs.demo $(ARGS)
+
+stack-up: $(STAMP) ## start Kafka, SeaweedFS, Iceberg REST and Trino as local processes
+	@$(PY) -m conf.stack up
+
+stack-down: $(STAMP) ## stop the local stack
+	@$(PY) -m conf.stack down
+
+stack-status: $(STAMP) ## each local service with its port, pid and health
+	@$(PY) -m conf.stack status
+
+up: ## Docker Compose profile (needs a Docker engine)
+	$(COMPOSE) up -d --build --wait
+
+down: ## stop the Docker Compose profile
+	$(COMPOSE) down
+
+generate: $(STAMP) ## ad traffic generator -> Kafka
+	$(PY) -m producers.ad_traffic_generator $(ARGS)
+
+attribution: $(STAMP) ## the streaming job: Kafka -> Bronze + Gold
+	$(SPARK_SUBMIT) jobs/attribution_streaming_job.py $(ARGS)
+
+dims: $(STAMP) ## SCD2 campaign dimensions
+	$(SPARK_SUBMIT) dims/campaign_scd2_job.py $(ARGS)
+
+replay: $(STAMP) ## rebuild Gold from Bronze
+	$(SPARK_SUBMIT) jobs/replay_job.py $(ARGS)
+
+verify: $(STAMP) ## compare replayed Gold with live Gold
+	$(SPARK_SUBMIT) jobs/verify_job.py $(ARGS)
+
+maintenance: $(STAMP) ## compaction, delete-file rewrite, snapshot expiry, orphan cleanup
+	$(SPARK_SUBMIT) jobs/maintenance_job.py $(ARGS)
+
+dashboards: $(STAMP) ## Trino views; Metabase and Grafana bootstrap where they run
+	$(PY) -m dashboards.apply $(ARGS)
+
+bench: $(STAMP) ## benchmarks, printing figures and ratios
+	$(PY) -m tests.bench $(ARGS)
+
+clean: ## remove the venv and the local stack's runtime data (not the download cache)
+	-@test -x $(PY) && $(PY) -m conf.stack down
+	rm -rf $(VENV) .stack .pytest_cache .hypothesis
