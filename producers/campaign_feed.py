@@ -1,0 +1,104 @@
+"""Campaign snapshots for the SCD Type 2 dimension job (dims/campaign_scd2_job.py).
+
+    python -m producers.campaign_feed --snapshots 5 --interval-hours 24 --output-dir .stack/landing/campaigns
+
+Each snapshot is one JSON-lines file `campaigns_<as-of>.jsonl` holding every campaign
+known at that instant (campaign_id, name, advertiser, budget_type, budget_amount,
+status, as_of). Between snapshots budgets and statuses change, campaigns launch, some
+drop out of a snapshot and come back, and a few attributes go missing (null) — the
+cases an SCD2 job must get right. The campaign ids are the generator's
+(producers/catalog.py); the same --seed gives the same files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from producers.catalog import CAMPAIGN_STATUSES, build_world
+
+
+@dataclass(frozen=True)
+class FeedConfig:
+    budget_change_rate: float = 0.2
+    status_change_rate: float = 0.1
+    absent_rate: float = 0.02  # left out of one snapshot (a full snapshot: it is closed, then reopened)
+    null_rate: float = 0.01  # advertiser or budget_type missing in this snapshot
+    launched_share: float = 0.8  # share of campaigns live in the first snapshot; the rest launch later
+
+
+def snapshots(seed: int, count: int, start: datetime, interval: timedelta, campaigns: int,
+              config: FeedConfig = FeedConfig()) -> list[tuple[datetime, list[dict]]]:
+    """The full series, as (as_of, rows) in time order; a pure function of its arguments."""
+    world = build_world(seed, campaigns=campaigns)
+    rng = random.Random(f"feed-{seed}")
+    state = {
+        c.campaign_id: {"campaign_id": c.campaign_id, "name": c.name, "advertiser": c.advertiser,
+                        "budget_type": c.budget_type, "budget_amount": c.budget_amount, "status": "ACTIVE"}
+        for c in world.campaigns
+    }
+    ids = list(state)
+    first_live = max(1, int(len(ids) * config.launched_share))
+    series = []
+    for index in range(count):
+        as_of = start + index * interval
+        live = ids[: first_live + (len(ids) - first_live) * index // max(count - 1, 1)]
+        rows = []
+        for campaign_id in live:
+            current = state[campaign_id]
+            if index > 0 and rng.random() < config.budget_change_rate:
+                current["budget_amount"] = float(max(50, round(current["budget_amount"] * rng.uniform(0.5, 2.0) / 50) * 50))
+            if index > 0 and rng.random() < config.status_change_rate:
+                current["status"] = rng.choice([s for s in CAMPAIGN_STATUSES if s != current["status"]])
+            if index > 0 and rng.random() < config.absent_rate:
+                continue
+            row = dict(current)
+            if rng.random() < config.null_rate:
+                row[rng.choice(["advertiser", "budget_type"])] = None
+            rows.append({**row, "as_of": as_of.isoformat().replace("+00:00", "Z")})
+        series.append((as_of, rows))
+    return series
+
+
+def snapshot_path(directory: Path, as_of: datetime) -> Path:
+    return directory / f"campaigns_{as_of.strftime('%Y%m%dT%H%M%SZ')}.jsonl"
+
+
+def write_snapshots(directory: Path, series: list[tuple[datetime, list[dict]]]) -> list[Path]:
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for as_of, rows in series:
+        path = snapshot_path(directory, as_of)
+        path.write_text("".join(json.dumps(row, separators=(",", ":")) + "\n" for row in rows), encoding="utf-8")
+        paths.append(path)
+    return paths
+
+
+def main(argv: list[str] | None = None) -> int:
+    from conf.settings import get_settings
+
+    parser = argparse.ArgumentParser(prog="python -m producers.campaign_feed", description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--snapshots", type=int, default=5)
+    parser.add_argument("--interval-hours", type=float, default=24.0)
+    parser.add_argument("--start", default="2026-01-05T00:00:00Z", help="as-of time of the first snapshot")
+    parser.add_argument("--campaigns", type=int, default=50, help="must match the generator's --campaigns")
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--output-dir", default=str(Path(get_settings().runtime_dir) / "landing" / "campaigns"))
+    args = parser.parse_args(argv)
+
+    start = datetime.fromisoformat(args.start.replace("Z", "+00:00")).astimezone(timezone.utc)
+    series = snapshots(args.seed, args.snapshots, start, timedelta(hours=args.interval_hours), args.campaigns)
+    paths = write_snapshots(Path(args.output_dir), series)
+    for path, (_, rows) in zip(paths, series):
+        print(f"{path}  {len(rows)} campaigns")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
