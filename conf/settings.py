@@ -56,6 +56,7 @@ class Settings(BaseSettings):
     spark_shuffle_partitions: int = 4
     spark_driver_memory: str = "4g"
     checkpoint_dir: str = str(REPO_ROOT / ".stack" / "checkpoints")
+    table_namespace_prefix: str = ""
     trigger_interval: str = "10 seconds"
 
     # Local stack

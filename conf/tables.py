@@ -1,0 +1,197 @@
+"""Every table of the lakehouse: names, DDL and the attribution rule defaults, in one place.
+
+The DDL functions return SQL text (unit-tested without Spark); `ensure_tables` runs them.
+Tables are Iceberg format v2; Gold is merge-on-read so a micro-batch MERGE writes delete
+files instead of rewriting data files.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from conf.settings import CATALOG_NAME
+
+
+
+@dataclass(frozen=True)
+class Tables:
+    """Table names. `prefix` prefixes every namespace (TABLE_NAMESPACE_PREFIX), so tests and
+    side-by-side environments get tables of their own: `lakehouse.<prefix>gold....`."""
+
+    prefix: str = ""
+
+    def _name(self, namespace: str, table: str) -> str:
+        return f"{CATALOG_NAME}.{self.prefix}{namespace}.{table}"
+
+    @property
+    def bronze(self) -> str:
+        return self._name("bronze", "ad_events")
+
+    @property
+    def gold(self) -> str:
+        return self._name("gold", "ad_performance_state")
+
+    @property
+    def audit(self) -> str:
+        return self._name("gold", "attribution_audit")
+
+    @property
+    def rules(self) -> str:
+        return self._name("conf", "attribution_rules")
+
+    @property
+    def namespaces(self) -> tuple[str, ...]:
+        return tuple(f"{CATALOG_NAME}.{self.prefix}{name}" for name in ("bronze", "gold", "conf", "ops", "dims"))
+
+
+DEFAULT_TABLES = Tables()
+BRONZE, GOLD, AUDIT, RULES = DEFAULT_TABLES.bronze, DEFAULT_TABLES.gold, DEFAULT_TABLES.audit, DEFAULT_TABLES.rules
+
+FORMAT_V2 = "'format-version'='2'"
+MERGE_ON_READ = (
+    "'write.merge.mode'='merge-on-read', 'write.update.mode'='merge-on-read', "
+    "'write.delete.mode'='merge-on-read'"
+)
+
+
+@dataclass(frozen=True)
+class AttributionRules:
+    """The v1 rules (DESIGN.md §4). Stored in conf.attribution_rules; read at job start."""
+
+    lookback_seconds: int = 7 * 86_400
+    late_threshold_seconds: int = 3_600
+    # The engine keeps no in-memory dedup state (dedup happens against Gold's touches),
+    # so nothing is bounded by this; it is kept so the rules table is complete.
+    dedup_watermark_seconds: int = 6 * 3_600
+    model: str = "LAST_CLICK"
+
+
+# A canonical touch: one valid event copy as the Gold row keeps it.
+TOUCH_FIELDS = (
+    ("event_id", "STRING"),
+    ("event_type", "STRING"),
+    ("event_time", "TIMESTAMP"),
+    ("arrival_time", "TIMESTAMP"),
+    ("kafka_partition", "INT"),
+    ("kafka_offset", "BIGINT"),
+    ("campaign_id", "STRING"),
+    ("creative_id", "STRING"),
+    ("user_id", "STRING"),
+    ("geo_country", "STRING"),
+    ("platform", "STRING"),
+    ("bid_price", "DOUBLE"),
+    ("conversion_value", "DOUBLE"),
+)
+TOUCH_TYPE = "STRUCT<" + ", ".join(f"{name}: {kind}" for name, kind in TOUCH_FIELDS) + ">"
+STORED_TOUCH_TYPE = TOUCH_TYPE[:-1] + ", disposition: STRING>"
+
+
+def bronze_ddl(tables: Tables = DEFAULT_TABLES) -> str:
+    return f"""
+CREATE TABLE IF NOT EXISTS {tables.bronze} (
+  event_id STRING,
+  event_type STRING,
+  impression_id STRING,
+  campaign_id STRING,
+  event_timestamp TIMESTAMP COMMENT 'event time; null when the record has none that parses',
+  kafka_key STRING,
+  kafka_topic STRING,
+  kafka_partition INT,
+  kafka_offset BIGINT,
+  kafka_timestamp TIMESTAMP COMMENT 'arrival time',
+  ingested_at TIMESTAMP,
+  raw_payload STRING COMMENT 'the Kafka value, unchanged',
+  parse_error STRING COMMENT 'null when the value parsed as a JSON object'
+) USING iceberg
+PARTITIONED BY (hours(event_timestamp))
+TBLPROPERTIES ({FORMAT_V2}, 'write.parquet.compression-codec'='zstd')
+""".strip()
+
+
+def gold_ddl(tables: Tables = DEFAULT_TABLES) -> str:
+    return f"""
+CREATE TABLE IF NOT EXISTS {tables.gold} (
+  impression_id STRING NOT NULL,
+  campaign_id STRING,
+  creative_id STRING,
+  user_id STRING,
+  geo_country STRING,
+  platform STRING,
+  is_clicked BOOLEAN,
+  is_converted BOOLEAN,
+  impression_time TIMESTAMP,
+  click_time TIMESTAMP,
+  conversion_time TIMESTAMP,
+  cost DOUBLE,
+  revenue DOUBLE,
+  eligible BOOLEAN,
+  is_late BOOLEAN,
+  late_by_ms BIGINT,
+  revenue_out_of_window DOUBLE,
+  last_updated_ts TIMESTAMP,
+  converted_event_id STRING COMMENT 'the conversion that set is_converted',
+  touches ARRAY<{STORED_TOUCH_TYPE}> COMMENT 'every valid copy seen; derived columns use the canonical ones'
+) USING iceberg
+PARTITIONED BY (bucket(16, impression_id))
+TBLPROPERTIES ({FORMAT_V2}, {MERGE_ON_READ}, 'write.parquet.compression-codec'='zstd')
+""".strip()
+
+
+def audit_ddl(tables: Tables = DEFAULT_TABLES) -> str:
+    return f"""
+CREATE TABLE IF NOT EXISTS {tables.audit} (
+  reason STRING COMMENT 'PARSE_ERROR, MISSING_KEY, UNKNOWN_TYPE or BAD_VALUE',
+  detail STRING,
+  event_id STRING,
+  event_type STRING,
+  impression_id STRING,
+  kafka_topic STRING,
+  kafka_partition INT,
+  kafka_offset BIGINT,
+  kafka_timestamp TIMESTAMP,
+  raw_payload STRING,
+  audited_at TIMESTAMP
+) USING iceberg
+PARTITIONED BY (days(kafka_timestamp))
+TBLPROPERTIES ({FORMAT_V2})
+""".strip()
+
+
+def rules_ddl(tables: Tables = DEFAULT_TABLES) -> str:
+    return f"""
+CREATE TABLE IF NOT EXISTS {tables.rules} (
+  lookback_seconds BIGINT,
+  late_threshold_seconds BIGINT,
+  dedup_watermark_seconds BIGINT,
+  model STRING,
+  updated_at TIMESTAMP
+) USING iceberg
+TBLPROPERTIES ({FORMAT_V2})
+""".strip()
+
+
+def rules_insert(rules: AttributionRules, tables: Tables = DEFAULT_TABLES) -> str:
+    return (
+        f"INSERT INTO {tables.rules} VALUES ({rules.lookback_seconds}, {rules.late_threshold_seconds}, "
+        f"{rules.dedup_watermark_seconds}, '{rules.model}', current_timestamp())"
+    )
+
+
+def ensure_tables(spark, tables: Tables = DEFAULT_TABLES) -> AttributionRules:
+    """Create what is missing (idempotent) and return the rules in force."""
+    for namespace in tables.namespaces:
+        spark.sql(f"CREATE NAMESPACE IF NOT EXISTS {namespace}")
+    for ddl in (bronze_ddl(tables), gold_ddl(tables), audit_ddl(tables), rules_ddl(tables)):
+        spark.sql(ddl)
+    return load_rules(spark, tables)
+
+
+def load_rules(spark, tables: Tables = DEFAULT_TABLES) -> AttributionRules:
+    rows = spark.sql(f"SELECT * FROM {tables.rules} ORDER BY updated_at DESC LIMIT 1").collect()
+    if not rows:
+        spark.sql(rules_insert(AttributionRules(), tables))
+        return AttributionRules()
+    row = rows[0]
+    if row.model != "LAST_CLICK":
+        raise ValueError(f"{tables.rules}: model {row.model!r} is not supported (only LAST_CLICK)")
+    return AttributionRules(row.lookback_seconds, row.late_threshold_seconds, row.dedup_watermark_seconds, row.model)

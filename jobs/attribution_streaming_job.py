@@ -1,0 +1,150 @@
+"""The attribution streaming job: Kafka `ad_events` -> Bronze (append) + audit (append)
++ Gold (MERGE), one foreachBatch per micro-batch.
+
+    spark-submit jobs/attribution_streaming_job.py [--trigger available-now]
+    make attribution ARGS='--trigger available-now'
+
+Exactly-once effect: Bronze and audit appends record (writer id, batch id) in the
+Iceberg snapshot summary and a retried batch that already committed is skipped; the
+Gold MERGE is idempotent by construction (jobs/gold_merge.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import sys
+import time
+from pathlib import Path
+
+if __package__ in (None, ""):  # spark-submit runs this file as a script
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from conf.settings import Settings, get_settings  # noqa: E402
+from conf.tables import AttributionRules, Tables, ensure_tables  # noqa: E402
+from jobs.gold_merge import merge_sql  # noqa: E402
+from jobs.transforms import (  # noqa: E402
+    parse_records,
+    to_audit,
+    to_bronze,
+    to_touches,
+    touches_by_impression,
+    with_validation,
+)
+
+WRITER_PROPERTY = "lakehouse.writer-id"
+BATCH_PROPERTY = "lakehouse.batch-id"
+
+
+def already_committed(spark, table: str, writer_id: str, batch_id: int) -> bool:
+    """Whether this writer's batch is already in the table (a retry after a crash
+    between the Iceberg commit and the streaming checkpoint)."""
+    found = spark.sql(
+        f"SELECT 1 FROM {table}.snapshots WHERE summary['{WRITER_PROPERTY}'] = '{writer_id}' "
+        f"AND summary['{BATCH_PROPERTY}'] = '{batch_id}' LIMIT 1"
+    ).collect()
+    return bool(found)
+
+
+def append_once(frame, table: str, writer_id: str, batch_id: int) -> bool:
+    if already_committed(frame.sparkSession, table, writer_id, batch_id):
+        return False
+    (frame.writeTo(table)
+     .option(f"snapshot-property.{WRITER_PROPERTY}", writer_id)
+     .option(f"snapshot-property.{BATCH_PROPERTY}", str(batch_id))
+     .append())
+    return True
+
+
+class AttributionBatch:
+    """The foreachBatch function: Bronze, audit, then Gold, each safe to run twice."""
+
+    def __init__(self, rules: AttributionRules, writer_id: str, tables: Tables) -> None:
+        self.rules, self.writer_id, self.tables = rules, writer_id, tables
+
+    def __call__(self, batch, batch_id: int) -> None:
+        started = time.monotonic()
+        spark = batch.sparkSession
+        parsed = with_validation(parse_records(batch)).persist()
+        try:
+            records = parsed.count()
+            if records == 0:
+                return
+            append_once(to_bronze(parsed), self.tables.bronze, self.writer_id, batch_id)
+            rejected = to_audit(parsed)
+            append_once(rejected, self.tables.audit, self.writer_id, batch_id)
+            source = touches_by_impression(to_touches(parsed))
+            view = f"attribution_batch_{batch_id}"
+            source.createOrReplaceTempView(view)
+            spark.sql(merge_sql(view, self.rules, self.tables.gold))
+            spark.catalog.dropTempView(view)
+            rejected_count = parsed.where("reject_reason IS NOT NULL").count()
+            print(f"batch {batch_id}: {records:,} records ({records - rejected_count:,} valid, "
+                  f"{rejected_count:,} rejected) in {time.monotonic() - started:.1f}s", flush=True)
+        finally:
+            parsed.unpersist()
+
+
+def writer_id_for(checkpoint: str) -> str:
+    return "attribution-" + hashlib.sha1(checkpoint.encode()).hexdigest()[:12]
+
+
+def kafka_source(spark, settings: Settings, topic: str, starting_offsets: str, max_offsets: int | None):
+    reader = (
+        spark.readStream.format("kafka")
+        .option("kafka.bootstrap.servers", settings.kafka_bootstrap_servers)
+        .option("subscribe", topic)
+        .option("startingOffsets", starting_offsets)
+        .option("includeHeaders", "false")
+    )
+    if max_offsets:
+        reader = reader.option("maxOffsetsPerTrigger", str(max_offsets))
+    return reader.load()
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    settings = get_settings()
+    parser = argparse.ArgumentParser(prog="attribution_streaming_job.py", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--trigger", choices=["processing-time", "available-now"], default="processing-time",
+                        help=f"available-now drains what is in Kafka and stops; processing-time runs every "
+                             f"TRIGGER_INTERVAL ({settings.trigger_interval})")
+    parser.add_argument("--starting-offsets", default="earliest",
+                        help="earliest, latest or Spark's JSON offsets; only used by a new checkpoint")
+    parser.add_argument("--checkpoint", default=str(Path(settings.checkpoint_dir) / "attribution"))
+    parser.add_argument("--topic", default=settings.kafka_topic)
+    parser.add_argument("--max-offsets-per-trigger", type=int, default=500_000,
+                        help="bounds a micro-batch (0 = no bound)")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    settings = get_settings()
+    from conf.spark_session import build_spark
+
+    spark = build_spark("attribution-streaming", settings)
+    tables = Tables(settings.table_namespace_prefix)
+    rules = ensure_tables(spark, tables)
+    print(f"attribution job: {args.topic} -> {tables.bronze}, {tables.gold}, {tables.audit}; rules {rules}; "
+          f"checkpoint {args.checkpoint}", flush=True)
+    writer = (
+        kafka_source(spark, settings, args.topic, args.starting_offsets, args.max_offsets_per_trigger)
+        .writeStream.foreachBatch(AttributionBatch(rules, writer_id_for(args.checkpoint), tables))
+        .option("checkpointLocation", args.checkpoint)
+        .queryName("attribution")
+    )
+    if args.trigger == "available-now":
+        writer = writer.trigger(availableNow=True)
+    else:
+        writer = writer.trigger(processingTime=settings.trigger_interval)
+    query = writer.start()
+    try:
+        query.awaitTermination()
+    except KeyboardInterrupt:
+        print("stopping after the current batch ...", flush=True)
+        query.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,148 @@
+"""The Gold state machine as SQL text (DESIGN.md §4), built by pure functions.
+
+A Gold row keeps every valid copy it has seen (`touches`); every metric column is derived
+from the touch set by one expression, `derived_columns(touches)`. Folding a batch in is
+set union (unique by Kafka coordinates) followed by derivation, so it is idempotent,
+commutative and associative: retried, replayed or re-split batches give the same Gold.
+
+The MERGE and the replay path both call these functions, so they cannot drift.
+"""
+
+from __future__ import annotations
+
+from conf.tables import GOLD, TOUCH_FIELDS, AttributionRules
+
+TOUCH_NAMES = tuple(name for name, _ in TOUCH_FIELDS)
+
+GOLD_COLUMNS = (
+    "impression_id", "campaign_id", "creative_id", "user_id", "geo_country", "platform", "is_clicked",
+    "is_converted", "impression_time", "click_time", "conversion_time", "cost", "revenue", "eligible",
+    "is_late", "late_by_ms", "revenue_out_of_window", "last_updated_ts", "converted_event_id", "touches",
+)
+
+
+def strip_dispositions(stored_touches: str) -> str:
+    """Stored touches carry a disposition; set algebra works on the bare touch."""
+    fields = ", ".join(f"x.{name} AS {name}" for name in TOUCH_NAMES)
+    return f"transform({stored_touches}, x -> struct({fields}))"
+
+
+def union_touches(*touch_arrays: str) -> str:
+    """Set union, unique by content (a copy is identified by its Kafka coordinates), in a
+    canonical order so the stored array does not depend on batch boundaries."""
+    parts = ", ".join(f"coalesce({array}, array())" for array in touch_arrays)
+    return f"array_sort(array_distinct(concat({parts})))"
+
+
+def _canonical(touches: str) -> str:
+    """One copy per event_id: the smallest (arrival time, partition, offset)."""
+    return (
+        f"filter({touches}, x -> NOT exists({touches}, y -> y.event_id = x.event_id AND "
+        "struct(y.arrival_time, y.kafka_partition, y.kafka_offset) < "
+        "struct(x.arrival_time, x.kafka_partition, x.kafka_offset)))"
+    )
+
+
+def _first_by_time(touches: str, event_type: str) -> str:
+    """The touch of a type with the smallest (event_time, event_id), or null."""
+    return (
+        f"try_element_at(array_sort(transform(filter({touches}, x -> x.event_type = '{event_type}'), "
+        "x -> struct(x.event_time AS k1, x.event_id AS k2, x AS t))), 1).t"
+    )
+
+
+def _valid_clicks(canonical: str, impression: str) -> str:
+    return f"filter({canonical}, x -> x.event_type = 'CLICK' AND x.event_time >= ({impression}).event_time)"
+
+
+def _conversions(canonical: str, valid_clicks: str, lookback_seconds: int) -> str:
+    """Conversions in (event_time, event_id) order, each with the latest valid click at or
+    before it and whether it is within the lookback."""
+    with_click = (
+        f"transform(array_sort(transform(filter({canonical}, x -> x.event_type = 'CONVERSION'), "
+        "x -> struct(x.event_time AS k1, x.event_id AS k2, x AS t))), "
+        f"z -> struct(z.t AS c, array_max(transform(filter({valid_clicks}, k -> k.event_time <= z.t.event_time), "
+        "k -> k.event_time)) AS click_time))"
+    )
+    return (
+        f"transform({with_click}, w -> struct(w.c AS c, w.click_time AS click_time, "
+        f"w.click_time IS NOT NULL AND unix_micros(w.c.event_time) - unix_micros(w.click_time) "
+        f"<= {lookback_seconds * 1_000_000} AS eligible))"
+    )
+
+
+def derived_columns(touches: str, rules: AttributionRules) -> dict[str, str]:
+    """Column -> SQL expression over `touches` (an array of bare touches, all copies)."""
+    canonical = _canonical(touches)
+    impression = f"({_first_by_time(canonical, 'IMPRESSION')})"
+    clicks = _valid_clicks(canonical, impression)
+    conversions = _conversions(canonical, clicks, rules.lookback_seconds)
+    first = f"(try_element_at(filter({conversions}, w -> w.eligible), 1))"
+    late_by_ms = (
+        f"array_max(transform({canonical}, x -> CAST(floor((unix_micros(x.arrival_time) - "
+        "unix_micros(x.event_time)) / 1000.0) AS BIGINT)))"
+    )
+    disposition = (
+        "CASE"
+        f" WHEN exists({touches}, y -> y.event_id = x.event_id AND struct(y.arrival_time, y.kafka_partition, "
+        "y.kafka_offset) < struct(x.arrival_time, x.kafka_partition, x.kafka_offset)) THEN 'DUPLICATE'"
+        f" WHEN x.event_type = 'IMPRESSION' THEN IF(x.event_id = {impression}.event_id, 'IMPRESSION', "
+        "'DUPLICATE_IMPRESSION')"
+        f" WHEN x.event_type = 'CLICK' THEN CASE WHEN {impression} IS NULL THEN 'AWAITING_IMPRESSION'"
+        f" WHEN x.event_time < {impression}.event_time THEN 'CLICK_BEFORE_IMPRESSION' ELSE 'CLICK' END"
+        f" WHEN {first}.c.event_id = x.event_id THEN 'ATTRIBUTED'"
+        f" WHEN try_element_at(filter({conversions}, w -> w.c.event_id = x.event_id), 1).eligible "
+        "THEN 'EXTRA_CONVERSION'"
+        f" WHEN try_element_at(filter({conversions}, w -> w.c.event_id = x.event_id), 1).click_time IS NOT NULL "
+        "THEN 'OUT_OF_WINDOW'"
+        " ELSE 'NO_CLICK' END"
+    )
+    stored_fields = ", ".join(f"x.{name} AS {name}" for name in TOUCH_NAMES)
+    return {
+        "campaign_id": f"{impression}.campaign_id",
+        "creative_id": f"{impression}.creative_id",
+        "user_id": f"{impression}.user_id",
+        "geo_country": f"{impression}.geo_country",
+        "platform": f"{impression}.platform",
+        "is_clicked": f"size({clicks}) > 0",
+        "is_converted": f"{first} IS NOT NULL",
+        "impression_time": f"{impression}.event_time",
+        "click_time": f"array_max(transform({clicks}, x -> x.event_time))",
+        "conversion_time": f"{first}.c.event_time",
+        "cost": f"coalesce({impression}.bid_price, 0.0D)",
+        "revenue": f"coalesce({first}.c.conversion_value, 0.0D)",
+        "eligible": f"{impression} IS NOT NULL AND (size({conversions}) = 0 OR {first} IS NOT NULL)",
+        "is_late": f"{late_by_ms} > {rules.late_threshold_seconds * 1000}",
+        "late_by_ms": late_by_ms,
+        "revenue_out_of_window": (
+            f"aggregate(filter({conversions}, w -> {first} IS NULL OR w.c.event_id != {first}.c.event_id), "
+            "0.0D, (acc, w) -> acc + w.c.conversion_value)"
+        ),
+        "last_updated_ts": "current_timestamp()",
+        "converted_event_id": f"{first}.c.event_id",
+        "touches": f"transform({touches}, x -> struct({stored_fields}, {disposition} AS disposition))",
+    }
+
+
+def merge_sql(source_view: str, rules: AttributionRules, target: str = GOLD) -> str:
+    """MERGE one batch (one row per impression_id: impression_id, touches) into Gold."""
+    merged = union_touches(strip_dispositions("t.touches"), "s.touches")
+    inserted = union_touches("s.touches")
+    updates = ",\n    ".join(f"t.{column} = {expression}" for column, expression in
+                             derived_columns(merged, rules).items())
+    insert_values = derived_columns(inserted, rules)
+    columns = ", ".join(GOLD_COLUMNS)
+    values = ", ".join(["s.impression_id", *(insert_values[c] for c in GOLD_COLUMNS[1:])])
+    return (
+        f"MERGE INTO {target} t\nUSING {source_view} s\nON t.impression_id = s.impression_id\n"
+        f"WHEN MATCHED THEN UPDATE SET\n    {updates}\n"
+        f"WHEN NOT MATCHED THEN INSERT ({columns})\n  VALUES ({values})"
+    )
+
+
+def select_gold_sql(source_view: str, rules: AttributionRules) -> str:
+    """Gold rows computed from scratch (replay, tests): the same derivation as the MERGE."""
+    touches = union_touches("touches")
+    expressions = derived_columns(touches, rules)
+    columns = ",\n  ".join(["impression_id", *(f"{expressions[c]} AS {c}" for c in GOLD_COLUMNS[1:])])
+    return f"SELECT\n  {columns}\nFROM {source_view}"

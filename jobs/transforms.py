@@ -1,0 +1,147 @@
+"""Pure DataFrame -> DataFrame transforms of the attribution pipeline (no I/O).
+
+    Kafka records --parse_records--> parsed (Bronze columns + raw string fields)
+                 --with_validation--> + reject reason (DESIGN.md §4)
+                 --to_touches-------> valid events as Gold touches
+                 --touches_by_impression--> one row per impression_id (the MERGE source)
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql.types import StringType, StructField, StructType
+
+from conf.tables import TOUCH_FIELDS
+
+EVENT_TYPES = ("IMPRESSION", "CLICK", "CONVERSION")
+# Every field is read as a string: a wrong type must become BAD_VALUE, not a parse error.
+RAW_FIELDS = ("event_id", "event_type", "impression_id", "campaign_id", "creative_id", "user_id",
+              "geo_country", "platform", "event_timestamp", "bid_price", "conversion_value")
+CORRUPT = "_corrupt_record"
+PAYLOAD_SCHEMA = StructType([StructField(name, StringType()) for name in (*RAW_FIELDS, CORRUPT)])
+
+
+def parse_records(kafka_records: DataFrame) -> DataFrame:
+    """Kafka source rows -> Bronze columns, plus `raw` (the payload's fields as strings)
+    and `event_seconds` (the event time as a finite double, else null)."""
+    value = F.col("value").cast("string")
+    parsed = F.from_json(value, PAYLOAD_SCHEMA, {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT})
+    is_object = value.rlike(r"^\s*\{")
+    parse_error = (
+        F.when(value.isNull(), F.lit("empty value"))
+        .when(~is_object, F.lit("not a JSON object"))
+        .when(parsed[CORRUPT].isNotNull(), F.lit("malformed JSON"))
+    )
+    raw = F.when(parse_error.isNull(), parsed)
+    seconds = F.expr("try_cast(raw.event_timestamp AS DOUBLE)")
+    finite_seconds = F.when(~F.isnan(seconds) & (F.abs(seconds) < F.lit(1e11)), seconds)
+    return (
+        kafka_records.select(
+            F.col("key").cast("string").alias("kafka_key"),
+            F.col("topic").alias("kafka_topic"),
+            F.col("partition").alias("kafka_partition"),
+            F.col("offset").alias("kafka_offset"),
+            F.col("timestamp").alias("kafka_timestamp"),
+            value.alias("raw_payload"),
+            parse_error.alias("parse_error"),
+            raw.alias("raw"),
+        )
+        .withColumn("event_seconds", finite_seconds)
+        .withColumn("event_timestamp", F.timestamp_micros(F.round(F.col("event_seconds") * 1_000_000).cast("bigint")))
+        .withColumn("ingested_at", F.current_timestamp())
+        .select(
+            "raw.event_id", "raw.event_type", "raw.impression_id", "raw.campaign_id", "event_timestamp",
+            "kafka_key", "kafka_topic", "kafka_partition", "kafka_offset", "kafka_timestamp", "ingested_at",
+            "raw_payload", "parse_error", "raw", "event_seconds",
+        )
+    )
+
+
+BRONZE_COLUMNS = ("event_id", "event_type", "impression_id", "campaign_id", "event_timestamp", "kafka_key",
+                  "kafka_topic", "kafka_partition", "kafka_offset", "kafka_timestamp", "ingested_at",
+                  "raw_payload", "parse_error")
+
+
+def to_bronze(parsed: DataFrame) -> DataFrame:
+    return parsed.select(*BRONZE_COLUMNS)
+
+
+def _blank(column: Column) -> Column:
+    return column.isNull() | (F.trim(column) == "")
+
+
+def _bad_amount(name: str) -> Column:
+    """Present but not a finite, non-negative number."""
+    text = F.col(f"raw.{name}")
+    amount = F.expr(f"try_cast(raw.{name} AS DOUBLE)")
+    return text.isNotNull() & (amount.isNull() | F.isnan(amount) | (F.abs(amount) == float("inf")) | (amount < 0))
+
+
+def with_validation(parsed: DataFrame) -> DataFrame:
+    """Adds `reject_reason` (null for a valid event) and `reject_detail`; the first
+    failing check of DESIGN.md §4 wins: PARSE_ERROR, MISSING_KEY, UNKNOWN_TYPE, BAD_VALUE."""
+    missing = [(name, _blank(F.col(f"raw.{name}"))) for name in ("event_id", "event_type", "impression_id",
+                                                                 "event_timestamp")]
+    missing_campaign = (F.col("raw.event_type") == "IMPRESSION") & _blank(F.col("raw.campaign_id"))
+    missing_detail = F.concat_ws(", ", *[F.when(flag, F.lit(name)) for name, flag in missing],
+                                 F.when(missing_campaign, F.lit("campaign_id")))
+    any_missing = missing_campaign
+    for _, flag in missing:
+        any_missing = any_missing | flag
+    unknown_type = ~F.col("raw.event_type").isin(*EVENT_TYPES)
+    bad_timestamp = F.col("event_seconds").isNull()
+    bad_bid, bad_value = _bad_amount("bid_price"), _bad_amount("conversion_value")
+    reason = (
+        F.when(F.col("parse_error").isNotNull(), F.lit("PARSE_ERROR"))
+        .when(any_missing, F.lit("MISSING_KEY"))
+        .when(unknown_type, F.lit("UNKNOWN_TYPE"))
+        .when(bad_timestamp | bad_bid | bad_value, F.lit("BAD_VALUE"))
+    )
+    detail = (
+        F.when(F.col("parse_error").isNotNull(), F.col("parse_error"))
+        .when(any_missing, F.concat(F.lit("missing: "), missing_detail))
+        .when(unknown_type, F.concat(F.lit("event_type "), F.col("raw.event_type")))
+        .when(bad_timestamp, F.concat(F.lit("event_timestamp "), F.col("raw.event_timestamp")))
+        .when(bad_bid, F.concat(F.lit("bid_price "), F.col("raw.bid_price")))
+        .when(bad_value, F.concat(F.lit("conversion_value "), F.col("raw.conversion_value")))
+    )
+    return parsed.withColumn("reject_reason", reason).withColumn("reject_detail", detail)
+
+
+def to_audit(validated: DataFrame) -> DataFrame:
+    return validated.where(F.col("reject_reason").isNotNull()).select(
+        F.col("reject_reason").alias("reason"), F.col("reject_detail").alias("detail"),
+        "event_id", "event_type", "impression_id", "kafka_topic", "kafka_partition", "kafka_offset",
+        "kafka_timestamp", "raw_payload", F.current_timestamp().alias("audited_at"),
+    )
+
+
+def to_touches(validated: DataFrame) -> DataFrame:
+    """Valid events as touches (conf.tables.TOUCH_FIELDS), keyed by impression_id."""
+    amount = lambda name: F.coalesce(F.expr(f"try_cast(raw.{name} AS DOUBLE)"), F.lit(0.0))  # noqa: E731
+    columns = {
+        "event_id": F.col("raw.event_id"),
+        "event_type": F.col("raw.event_type"),
+        "event_time": F.col("event_timestamp"),
+        "arrival_time": F.col("kafka_timestamp"),
+        "kafka_partition": F.col("kafka_partition"),
+        "kafka_offset": F.col("kafka_offset"),
+        "campaign_id": F.col("raw.campaign_id"),
+        "creative_id": F.col("raw.creative_id"),
+        "user_id": F.col("raw.user_id"),
+        "geo_country": F.col("raw.geo_country"),
+        "platform": F.col("raw.platform"),
+        "bid_price": amount("bid_price"),
+        "conversion_value": amount("conversion_value"),
+    }
+    assert tuple(columns) == tuple(name for name, _ in TOUCH_FIELDS)
+    return validated.where(F.col("reject_reason").isNull()).select(
+        F.col("raw.impression_id").alias("impression_id"),
+        F.struct(*[column.alias(name) for name, column in columns.items()]).alias("touch"),
+    )
+
+
+def touches_by_impression(touches: DataFrame) -> DataFrame:
+    """One row per impression_id: the MERGE source must not match a target row twice."""
+    return touches.groupBy("impression_id").agg(F.collect_list("touch").alias("touches"))
