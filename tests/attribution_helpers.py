@@ -1,0 +1,79 @@
+"""Helpers shared by the attribution tests: build Kafka-shaped inputs, run the engine's
+transforms and SQL on them, and read Gold back in the oracle's shape."""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import datetime, timezone
+
+from conf.tables import AttributionRules
+
+GOLD_FIELDS = ("impression_id", "campaign_id", "creative_id", "user_id", "geo_country", "platform", "is_clicked",
+               "is_converted", "impression_time", "click_time", "conversion_time", "cost", "revenue", "eligible",
+               "is_late", "late_by_ms", "revenue_out_of_window", "converted_event_id")
+TIME_FIELDS = ("impression_time", "click_time", "conversion_time")
+MONEY_FIELDS = ("cost", "revenue", "revenue_out_of_window")
+T0 = 1_767_571_200  # 2026-01-05T00:00:00Z
+
+
+def event(event_type: str, event_id: str, at: float, impression_id: str = "imp-1", **fields) -> dict:
+    base = {"event_id": event_id, "event_type": event_type, "event_timestamp": T0 + at,
+            "impression_id": impression_id, "campaign_id": "camp-1", "creative_id": "cr-1", "user_id": "u-1",
+            "geo_country": "US", "platform": "IOS", "bid_price": 0.0, "conversion_value": 0.0}
+    if event_type == "IMPRESSION":
+        base["bid_price"] = 1.5
+    if event_type == "CONVERSION":
+        base["conversion_value"] = 40.0
+    base.update(fields)
+    return base
+
+
+def record(value, arrival: float, offset: int, partition: int = 0, key: str = "imp-1") -> dict:
+    """A Kafka record; `value` is an event dict (encoded here) or a raw string."""
+    text = value if isinstance(value, str) or value is None else json.dumps(value)
+    return {"key": key, "value": text, "arrival_ms": int(round((T0 + arrival) * 1000)), "partition": partition,
+            "offset": offset}
+
+
+def kafka_frame(spark, records: list[dict], topic: str = "ad_events"):
+    rows = [(r["key"].encode() if r["key"] else None, r["value"].encode() if r["value"] is not None else None, topic,
+             r["partition"], r["offset"], datetime.fromtimestamp(r["arrival_ms"] / 1000, tz=timezone.utc))
+            for r in records]
+    return spark.createDataFrame(rows, "key binary, value binary, topic string, partition int, offset long, "
+                                       "timestamp timestamp")
+
+
+def gold_rows(spark, frame_sql: str) -> dict[str, dict]:
+    """Gold rows from a query with Gold's columns, timestamps as microseconds."""
+    columns = ", ".join(f"unix_micros({c}) AS {c}" if c in TIME_FIELDS else c for c in GOLD_FIELDS)
+    rows = spark.sql(f"SELECT {columns}, touches FROM ({frame_sql})").collect()
+    result = {}
+    for row in rows:
+        values = row.asDict()
+        touches = values.pop("touches")
+        values["dispositions"] = {(t.kafka_partition, t.kafka_offset): t.disposition for t in touches}
+        result[values["impression_id"]] = values
+    return result
+
+
+def compute_gold(spark, records: list[dict], rules: AttributionRules = AttributionRules()) -> dict[str, dict]:
+    """The engine's transforms and Gold derivation on records, without Kafka or Iceberg."""
+    from jobs.gold_merge import select_gold_sql
+    from jobs.transforms import parse_records, to_touches, touches_by_impression, with_validation
+
+    view = "rules_under_test"
+    touches_by_impression(to_touches(with_validation(parse_records(kafka_frame(spark, records))))) \
+        .createOrReplaceTempView(view)
+    return gold_rows(spark, select_gold_sql(view, rules))
+
+
+def assert_gold_matches(actual: dict[str, dict], expected: dict[str, dict]) -> None:
+    assert set(actual) == set(expected), f"impressions differ: {set(actual) ^ set(expected)}"
+    for impression_id, want in expected.items():
+        got = actual[impression_id]
+        for name in GOLD_FIELDS:
+            if name in MONEY_FIELDS:
+                assert math.isclose(got[name], want[name], rel_tol=1e-9, abs_tol=1e-9), (impression_id, name, got, want)
+            else:
+                assert got[name] == want[name], (impression_id, name, got[name], want[name])

@@ -1,0 +1,175 @@
+"""The attribution rules v1 (DESIGN.md §4) in plain Python: the tests' independent oracle.
+
+Input: Kafka records as dicts with `key`, `value` (the raw string), `arrival_ms`,
+`partition`, `offset`. Output: the expected Gold rows (by impression_id), audit
+reasons (by Kafka coordinates) and the disposition of every valid copy.
+Written without importing engine code; times are integer microseconds.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+TYPES = ("IMPRESSION", "CLICK", "CONVERSION")
+LOOKBACK_US = 7 * 86_400 * 1_000_000
+LATE_THRESHOLD_MS = 3_600 * 1_000
+
+
+def _blank(value) -> bool:
+    return value is None or (isinstance(value, str) and value.strip() == "")
+
+
+def _number(value):
+    """A finite float from a JSON number or numeric string, else None."""
+    if isinstance(value, bool) or value is None or isinstance(value, (dict, list)):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _text(value):
+    if value is None or isinstance(value, str):
+        return value
+    return json.dumps(value, separators=(",", ":"))
+
+
+def validate(value: str | None) -> tuple[str | None, dict | None]:
+    """(reason, event): reason None means the event is valid."""
+    try:
+        event = json.loads(value) if value is not None else None
+    except ValueError:
+        return "PARSE_ERROR", None
+    if not isinstance(event, dict):
+        return "PARSE_ERROR", None
+    event = {k: _text(v) if k not in ("event_timestamp", "bid_price", "conversion_value") else v
+             for k, v in event.items()}
+    if any(_blank(event.get(k)) for k in ("event_id", "event_type", "impression_id", "event_timestamp")):
+        return "MISSING_KEY", None
+    if event["event_type"] == "IMPRESSION" and _blank(event.get("campaign_id")):
+        return "MISSING_KEY", None
+    if event["event_type"] not in TYPES:
+        return "UNKNOWN_TYPE", None
+    seconds = _number(event["event_timestamp"])
+    if seconds is None or abs(seconds) >= 1e11:
+        return "BAD_VALUE", None
+    for name in ("bid_price", "conversion_value"):
+        if event.get(name) is not None and (_number(event[name]) is None or _number(event[name]) < 0):
+            return "BAD_VALUE", None
+    event["event_us"] = math.floor(seconds * 1_000_000 + 0.5)
+    event["bid"] = _number(event.get("bid_price")) or 0.0
+    event["value"] = _number(event.get("conversion_value")) or 0.0
+    return None, event
+
+
+@dataclass
+class Touch:
+    event: dict
+    arrival_us: int
+    partition: int
+    offset: int
+
+    @property
+    def copy_key(self):
+        return (self.arrival_us, self.partition, self.offset)
+
+
+@dataclass
+class Expected:
+    gold: dict[str, dict] = field(default_factory=dict)
+    audit: dict[tuple[int, int], str] = field(default_factory=dict)  # (partition, offset) -> reason
+    dispositions: dict[tuple[int, int], str] = field(default_factory=dict)
+
+
+def attribute(records: list[dict], lookback_us: int = LOOKBACK_US, late_threshold_ms: int = LATE_THRESHOLD_MS) -> Expected:
+    expected = Expected()
+    by_impression: dict[str, list[Touch]] = defaultdict(list)
+    seen_coordinates = set()
+    for record in records:
+        coordinates = (record["partition"], record["offset"])
+        if coordinates in seen_coordinates:  # the same Kafka record read twice
+            continue
+        seen_coordinates.add(coordinates)
+        reason, event = validate(record["value"])
+        if reason:
+            expected.audit[coordinates] = reason
+            continue
+        by_impression[event["impression_id"]].append(
+            Touch(event, record["arrival_ms"] * 1000, record["partition"], record["offset"]))
+    for impression_id, copies in by_impression.items():
+        expected.gold[impression_id] = _row(impression_id, copies, lookback_us, late_threshold_ms, expected.dispositions)
+    return expected
+
+
+def _row(impression_id, copies, lookback_us, late_threshold_ms, dispositions) -> dict:
+    canonical: dict[str, Touch] = {}
+    for touch in copies:
+        event_id = touch.event["event_id"]
+        if event_id not in canonical or touch.copy_key < canonical[event_id].copy_key:
+            canonical[event_id] = touch
+    touches = list(canonical.values())
+    time_order = lambda t: (t.event["event_us"], t.event["event_id"])  # noqa: E731
+    impressions = sorted((t for t in touches if t.event["event_type"] == "IMPRESSION"), key=time_order)
+    impression = impressions[0] if impressions else None
+    shown_us = impression.event["event_us"] if impression else None
+    clicks = [t for t in touches if t.event["event_type"] == "CLICK" and impression and t.event["event_us"] >= shown_us]
+    conversions = sorted((t for t in touches if t.event["event_type"] == "CONVERSION"), key=time_order)
+
+    attributed_click, eligible = {}, {}
+    for conversion in conversions:
+        before = [c.event["event_us"] for c in clicks if c.event["event_us"] <= conversion.event["event_us"]]
+        attributed_click[conversion.event["event_id"]] = max(before) if before else None
+        eligible[conversion.event["event_id"]] = bool(before) and (
+            conversion.event["event_us"] - max(before) <= lookback_us)
+    first = next((c for c in conversions if eligible[c.event["event_id"]]), None)
+    revenue_out_of_window = 0.0
+    for conversion in conversions:
+        if conversion is not first:
+            revenue_out_of_window += conversion.event["value"]
+    late_by_ms = max(math.floor((t.arrival_us - t.event["event_us"]) / 1000) for t in touches)
+
+    for touch in copies:
+        event = touch.event
+        if canonical[event["event_id"]] is not touch:
+            disposition = "DUPLICATE"
+        elif event["event_type"] == "IMPRESSION":
+            disposition = "IMPRESSION" if touch is impression else "DUPLICATE_IMPRESSION"
+        elif event["event_type"] == "CLICK":
+            disposition = ("AWAITING_IMPRESSION" if impression is None else
+                           "CLICK_BEFORE_IMPRESSION" if event["event_us"] < shown_us else "CLICK")
+        elif touch is first:
+            disposition = "ATTRIBUTED"
+        elif eligible[event["event_id"]]:
+            disposition = "EXTRA_CONVERSION"
+        elif attributed_click[event["event_id"]] is not None:
+            disposition = "OUT_OF_WINDOW"
+        else:
+            disposition = "NO_CLICK"
+        dispositions[(touch.partition, touch.offset)] = disposition
+
+    source = impression.event if impression else {}
+    return {
+        "impression_id": impression_id,
+        "campaign_id": source.get("campaign_id"),
+        "creative_id": source.get("creative_id"),
+        "user_id": source.get("user_id"),
+        "geo_country": source.get("geo_country"),
+        "platform": source.get("platform"),
+        "is_clicked": bool(clicks),
+        "is_converted": first is not None,
+        "impression_time": shown_us,
+        "click_time": max((c.event["event_us"] for c in clicks), default=None),
+        "conversion_time": first.event["event_us"] if first else None,
+        "cost": impression.event["bid"] if impression else 0.0,
+        "revenue": first.event["value"] if first else 0.0,
+        "eligible": impression is not None and (not conversions or first is not None),
+        "is_late": late_by_ms > late_threshold_ms,
+        "late_by_ms": late_by_ms,
+        "revenue_out_of_window": revenue_out_of_window,
+        "converted_event_id": first.event["event_id"] if first else None,
+    }
