@@ -22,7 +22,7 @@ if __package__ in (None, ""):  # spark-submit runs this file as a script
 
 from conf.settings import Settings, get_settings  # noqa: E402
 from conf.tables import AttributionRules, Tables, ensure_tables  # noqa: E402
-from jobs.gold_merge import merge_sql  # noqa: E402
+from jobs.gold_merge import merge_source, merge_sql  # noqa: E402
 from jobs.transforms import (  # noqa: E402
     parse_records,
     to_audit,
@@ -73,10 +73,10 @@ class AttributionBatch:
             append_once(to_bronze(parsed), self.tables.bronze, self.writer_id, batch_id)
             rejected = to_audit(parsed)
             append_once(rejected, self.tables.audit, self.writer_id, batch_id)
-            source = touches_by_impression(to_touches(parsed))
+            batch_rows = touches_by_impression(to_touches(parsed))
             view = f"attribution_batch_{batch_id}"
-            source.createOrReplaceTempView(view)
-            spark.sql(merge_sql(view, self.rules, self.tables.gold))
+            merge_source(batch_rows, spark.table(self.tables.gold), self.rules).createOrReplaceTempView(view)
+            spark.sql(merge_sql(view, self.tables.gold))
             spark.catalog.dropTempView(view)
             rejected_count = parsed.where("reject_reason IS NOT NULL").count()
             print(f"batch {batch_id}: {records:,} records ({records - rejected_count:,} valid, "

@@ -1,7 +1,7 @@
 """The Gold state machine as SQL text (DESIGN.md §4), built by pure functions.
 
 A Gold row keeps every valid copy it has seen (`touches`); every metric column is derived
-from the touch set by one expression, `derived_columns(touches)`. Folding a batch in is
+from the touch set by `derive_gold` (one chain of SQL expressions). Folding a batch in is
 set union (unique by Kafka coordinates) followed by derivation, so it is idempotent,
 commutative and associative: retried, replayed or re-split batches give the same Gold.
 
@@ -71,17 +71,15 @@ def _conversions(canonical: str, valid_clicks: str, lookback_seconds: int) -> st
     )
 
 
-def derived_columns(touches: str, rules: AttributionRules) -> dict[str, str]:
-    """Column -> SQL expression over `touches` (an array of bare touches, all copies)."""
-    canonical = _canonical(touches)
-    impression = f"({_first_by_time(canonical, 'IMPRESSION')})"
-    clicks = _valid_clicks(canonical, impression)
-    conversions = _conversions(canonical, clicks, rules.lookback_seconds)
-    first = f"(try_element_at(filter({conversions}, w -> w.eligible), 1))"
+def derivation_steps(touches: str, rules: AttributionRules) -> list[tuple[str, str]]:
+    """(column, SQL expression) in order; each step may use the columns before it, so
+    every intermediate is computed once per row. `touches` holds all bare copies."""
+    canonical, impression, clicks, conversions, first = "_canonical", "_impression", "_clicks", "_conversions", "_first"
     late_by_ms = (
         f"array_max(transform({canonical}, x -> CAST(floor((unix_micros(x.arrival_time) - "
         "unix_micros(x.event_time)) / 1000.0) AS BIGINT)))"
     )
+    conversion_of_x = f"try_element_at(filter({conversions}, w -> w.c.event_id = x.event_id), 1)"
     disposition = (
         "CASE"
         f" WHEN exists({touches}, y -> y.event_id = x.event_id AND struct(y.arrival_time, y.kafka_partition, "
@@ -91,58 +89,66 @@ def derived_columns(touches: str, rules: AttributionRules) -> dict[str, str]:
         f" WHEN x.event_type = 'CLICK' THEN CASE WHEN {impression} IS NULL THEN 'AWAITING_IMPRESSION'"
         f" WHEN x.event_time < {impression}.event_time THEN 'CLICK_BEFORE_IMPRESSION' ELSE 'CLICK' END"
         f" WHEN {first}.c.event_id = x.event_id THEN 'ATTRIBUTED'"
-        f" WHEN try_element_at(filter({conversions}, w -> w.c.event_id = x.event_id), 1).eligible "
-        "THEN 'EXTRA_CONVERSION'"
-        f" WHEN try_element_at(filter({conversions}, w -> w.c.event_id = x.event_id), 1).click_time IS NOT NULL "
-        "THEN 'OUT_OF_WINDOW'"
+        f" WHEN {conversion_of_x}.eligible THEN 'EXTRA_CONVERSION'"
+        f" WHEN {conversion_of_x}.click_time IS NOT NULL THEN 'OUT_OF_WINDOW'"
         " ELSE 'NO_CLICK' END"
     )
     stored_fields = ", ".join(f"x.{name} AS {name}" for name in TOUCH_NAMES)
-    return {
-        "campaign_id": f"{impression}.campaign_id",
-        "creative_id": f"{impression}.creative_id",
-        "user_id": f"{impression}.user_id",
-        "geo_country": f"{impression}.geo_country",
-        "platform": f"{impression}.platform",
-        "is_clicked": f"size({clicks}) > 0",
-        "is_converted": f"{first} IS NOT NULL",
-        "impression_time": f"{impression}.event_time",
-        "click_time": f"array_max(transform({clicks}, x -> x.event_time))",
-        "conversion_time": f"{first}.c.event_time",
-        "cost": f"coalesce({impression}.bid_price, 0.0D)",
-        "revenue": f"coalesce({first}.c.conversion_value, 0.0D)",
-        "eligible": f"{impression} IS NOT NULL AND (size({conversions}) = 0 OR {first} IS NOT NULL)",
-        "is_late": f"{late_by_ms} > {rules.late_threshold_seconds * 1000}",
-        "late_by_ms": late_by_ms,
-        "revenue_out_of_window": (
-            f"aggregate(filter({conversions}, w -> {first} IS NULL OR w.c.event_id != {first}.c.event_id), "
-            "0.0D, (acc, w) -> acc + w.c.conversion_value)"
-        ),
-        "last_updated_ts": "current_timestamp()",
-        "converted_event_id": f"{first}.c.event_id",
-        "touches": f"transform({touches}, x -> struct({stored_fields}, {disposition} AS disposition))",
-    }
+    return [
+        (canonical, _canonical(touches)),
+        (impression, _first_by_time(canonical, "IMPRESSION")),
+        (clicks, _valid_clicks(canonical, impression)),
+        (conversions, _conversions(canonical, clicks, rules.lookback_seconds)),
+        (first, f"try_element_at(filter({conversions}, w -> w.eligible), 1)"),
+        ("campaign_id", f"{impression}.campaign_id"),
+        ("creative_id", f"{impression}.creative_id"),
+        ("user_id", f"{impression}.user_id"),
+        ("geo_country", f"{impression}.geo_country"),
+        ("platform", f"{impression}.platform"),
+        ("is_clicked", f"size({clicks}) > 0"),
+        ("is_converted", f"{first} IS NOT NULL"),
+        ("impression_time", f"{impression}.event_time"),
+        ("click_time", f"array_max(transform({clicks}, x -> x.event_time))"),
+        ("conversion_time", f"{first}.c.event_time"),
+        ("cost", f"coalesce({impression}.bid_price, 0.0D)"),
+        ("revenue", f"coalesce({first}.c.conversion_value, 0.0D)"),
+        ("eligible", f"{impression} IS NOT NULL AND (size({conversions}) = 0 OR {first} IS NOT NULL)"),
+        ("late_by_ms", late_by_ms),
+        ("is_late", f"late_by_ms > {rules.late_threshold_seconds * 1000}"),
+        ("revenue_out_of_window",
+         f"aggregate(filter({conversions}, w -> {first} IS NULL OR w.c.event_id != {first}.c.event_id), "
+         "0.0D, (acc, w) -> acc + w.c.conversion_value)"),
+        ("last_updated_ts", "current_timestamp()"),
+        ("converted_event_id", f"{first}.c.event_id"),
+        ("touches", f"transform({touches}, x -> struct({stored_fields}, {disposition} AS disposition))"),
+    ]
 
 
-def merge_sql(source_view: str, rules: AttributionRules, target: str = GOLD) -> str:
-    """MERGE one batch (one row per impression_id: impression_id, touches) into Gold."""
-    merged = union_touches(strip_dispositions("t.touches"), "s.touches")
-    inserted = union_touches("s.touches")
-    updates = ",\n    ".join(f"t.{column} = {expression}" for column, expression in
-                             derived_columns(merged, rules).items())
-    insert_values = derived_columns(inserted, rules)
-    columns = ", ".join(GOLD_COLUMNS)
-    values = ", ".join(["s.impression_id", *(insert_values[c] for c in GOLD_COLUMNS[1:])])
+def derive_gold(frame, rules: AttributionRules):
+    """DataFrame(impression_id, touches: all bare copies) -> Gold rows. The live MERGE and
+    the replay both derive Gold through this one function."""
+    from pyspark.sql import functions as F
+
+    frame = frame.withColumn("touches", F.expr(union_touches("touches")))  # canonical order, no repeats
+    for column, expression in derivation_steps("touches", rules):
+        frame = frame.withColumn(column, F.expr(expression))
+    return frame.select(*GOLD_COLUMNS)
+
+
+def merge_source(batch, gold, rules: AttributionRules):
+    """The batch's impressions with their touches so far (Gold) and new (batch), unioned
+    and derived: exactly the rows the MERGE writes."""
+    from pyspark.sql import functions as F
+
+    existing = gold.select("impression_id", F.expr(strip_dispositions("touches")).alias("existing_touches"))
+    combined = batch.join(existing, "impression_id", "left").select(
+        "impression_id", F.expr(union_touches("existing_touches", "touches")).alias("touches"))
+    return derive_gold(combined, rules)
+
+
+def merge_sql(source_view: str, target: str = GOLD) -> str:
+    """Upsert fully derived rows; the source has one row per impression_id."""
     return (
-        f"MERGE INTO {target} t\nUSING {source_view} s\nON t.impression_id = s.impression_id\n"
-        f"WHEN MATCHED THEN UPDATE SET\n    {updates}\n"
-        f"WHEN NOT MATCHED THEN INSERT ({columns})\n  VALUES ({values})"
+        f"MERGE INTO {target} t USING {source_view} s ON t.impression_id = s.impression_id "
+        "WHEN MATCHED THEN UPDATE SET * WHEN NOT MATCHED THEN INSERT *"
     )
-
-
-def select_gold_sql(source_view: str, rules: AttributionRules) -> str:
-    """Gold rows computed from scratch (replay, tests): the same derivation as the MERGE."""
-    touches = union_touches("touches")
-    expressions = derived_columns(touches, rules)
-    columns = ",\n  ".join(["impression_id", *(f"{expressions[c]} AS {c}" for c in GOLD_COLUMNS[1:])])
-    return f"SELECT\n  {columns}\nFROM {source_view}"

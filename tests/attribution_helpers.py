@@ -59,13 +59,13 @@ def gold_rows(spark, frame_sql: str) -> dict[str, dict]:
 
 def compute_gold(spark, records: list[dict], rules: AttributionRules = AttributionRules()) -> dict[str, dict]:
     """The engine's transforms and Gold derivation on records, without Kafka or Iceberg."""
-    from jobs.gold_merge import select_gold_sql
+    from jobs.gold_merge import derive_gold
     from jobs.transforms import parse_records, to_touches, touches_by_impression, with_validation
 
     view = "rules_under_test"
-    touches_by_impression(to_touches(with_validation(parse_records(kafka_frame(spark, records))))) \
-        .createOrReplaceTempView(view)
-    return gold_rows(spark, select_gold_sql(view, rules))
+    batch = touches_by_impression(to_touches(with_validation(parse_records(kafka_frame(spark, records)))))
+    derive_gold(batch, rules).createOrReplaceTempView(view)
+    return gold_rows(spark, f"SELECT * FROM {view}")
 
 
 def assert_gold_matches(actual: dict[str, dict], expected: dict[str, dict]) -> None:
