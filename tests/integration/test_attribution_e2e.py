@@ -1,0 +1,113 @@
+"""End to end on the local stack: the generator (fixed seed, every fault on, simulated
+time) -> Kafka -> `spark-submit jobs/attribution_streaming_job.py --trigger available-now`
+-> Bronze, audit and Gold equal the oracle computed from the generator's --output file,
+and Trino returns the same totals."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+import uuid
+from collections import defaultdict
+
+import pytest
+
+from conf.settings import REPO_ROOT
+from conf.tables import Tables
+from producers.ad_traffic_generator import main as generate
+from producers.partitioning import partition_for
+from tests.attribution_helpers import assert_gold_matches, gold_rows
+from tests.oracle import attribute
+
+pytestmark = pytest.mark.stack
+
+
+def records_from_output(path, partitions: int) -> list[dict]:
+    """What Kafka holds, derived from the generator's file alone: the partition is the
+    default partitioner's, offsets count up per partition in send order."""
+    next_offset = defaultdict(int)
+    records = []
+    for line in path.read_text().splitlines():
+        sent = json.loads(line)
+        partition = partition_for(sent["key"].encode(), partitions)
+        records.append({**sent, "partition": partition, "offset": next_offset[partition]})
+        next_offset[partition] += 1
+    return records
+
+
+def drop_namespaces(spark, tables: Tables) -> None:
+    for namespace in tables.namespaces:
+        for row in spark.sql(f"SHOW TABLES IN {namespace}").collect():
+            spark.sql(f"DROP TABLE {namespace}.{row.tableName} PURGE")
+        spark.sql(f"DROP NAMESPACE {namespace}")
+
+
+@pytest.fixture(scope="module")
+def pipeline_run(stack, spark, settings, tmp_path_factory):
+    run_id = uuid.uuid4().hex[:8]
+    tables = Tables(f"e2e{run_id}_")
+    topic = f"e2e_{run_id}"
+    work = tmp_path_factory.mktemp("e2e")
+    output = work / "sent.jsonl"
+    assert generate(["--count", "30000", "--seed", "21", "--all-faults", "0.01", "--topic", topic,
+                     "--output", str(output), "--quiet"]) == 0
+    venv_bin = os.path.dirname(sys.executable)
+    env = {**os.environ, "TABLE_NAMESPACE_PREFIX": tables.prefix, "SPARK_CONF_DIR": str(REPO_ROOT / "conf" / "spark"),
+           "PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable,
+           "PATH": f"{venv_bin}:{os.environ.get('PATH', '')}"}
+    job = subprocess.run(
+        [os.path.join(venv_bin, "spark-submit"), "jobs/attribution_streaming_job.py",
+         "--trigger", "available-now", "--topic", topic, "--checkpoint", str(work / "checkpoint"),
+         "--max-offsets-per-trigger", "10000"],
+        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=900,
+    )
+    assert job.returncode == 0, job.stderr[-3000:]
+    records = records_from_output(output, settings.kafka_partitions)
+    yield {"tables": tables, "records": records, "expected": attribute(records), "log": job.stdout}
+    drop_namespaces(spark, tables)
+
+
+def test_the_job_ran_in_several_micro_batches(pipeline_run):
+    batch_lines = [line for line in pipeline_run["log"].splitlines() if line.startswith("batch ")]
+    assert len(batch_lines) >= 3, pipeline_run["log"]
+
+
+def test_bronze_holds_every_kafka_record_exactly_once(spark, pipeline_run):
+    bronze = spark.table(pipeline_run["tables"].bronze).select("kafka_partition", "kafka_offset", "raw_payload").collect()
+    coordinates = [(row.kafka_partition, row.kafka_offset) for row in bronze]
+    assert len(coordinates) == len(set(coordinates)) == len(pipeline_run["records"])
+    assert {(r.kafka_partition, r.kafka_offset): r.raw_payload for r in bronze} == {
+        (r["partition"], r["offset"]): r["value"] for r in pipeline_run["records"]}
+
+
+def test_gold_equals_the_oracle(spark, pipeline_run):
+    actual = gold_rows(spark, f"SELECT * FROM {pipeline_run['tables'].gold}")
+    expected = pipeline_run["expected"]
+    assert_gold_matches(actual, expected.gold)
+    dispositions = {c: d for row in actual.values() for c, d in row["dispositions"].items()}
+    assert dispositions == expected.dispositions
+    kinds = set(dispositions.values())
+    assert {"DUPLICATE", "CLICK_BEFORE_IMPRESSION", "ATTRIBUTED"} <= kinds
+    assert any(row["is_late"] for row in actual.values())
+
+
+def test_audit_equals_the_oracle(spark, pipeline_run):
+    audit = spark.table(pipeline_run["tables"].audit).collect()
+    assert {(row.kafka_partition, row.kafka_offset): row.reason for row in audit} == pipeline_run["expected"].audit
+    assert {"PARSE_ERROR", "MISSING_KEY", "UNKNOWN_TYPE", "BAD_VALUE"} == {row.reason for row in audit}
+
+
+def test_trino_returns_the_oracles_totals(trino_cursor, pipeline_run):
+    gold = pipeline_run["expected"].gold.values()
+    trino_cursor.execute(
+        "SELECT count(*), count_if(is_clicked), count_if(is_converted), sum(cost), sum(revenue), "
+        f"sum(revenue_out_of_window) FROM {pipeline_run['tables'].gold}")
+    impressions, clicks, conversions, cost, revenue, out_of_window = trino_cursor.fetchone()
+    assert (impressions, clicks, conversions) == (
+        len(gold), sum(r["is_clicked"] for r in gold), sum(r["is_converted"] for r in gold))
+    for got, want in [(cost, sum(r["cost"] for r in gold)), (revenue, sum(r["revenue"] for r in gold)),
+                      (out_of_window, sum(r["revenue_out_of_window"] for r in gold))]:
+        assert math.isclose(got, want, rel_tol=1e-9)
