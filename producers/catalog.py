@@ -33,7 +33,7 @@ class Campaign:
     budget_type: str
     budget_amount: float
     creative_ids: tuple[str, ...]
-    base_bid: float  # typical CPM-style bid per impression, in currency units
+    base_bid: float  # typical price paid per impression (a CPM of $30-$150), in currency units
 
 
 @dataclass(frozen=True)
@@ -90,7 +90,7 @@ def build_world(seed: int, campaigns: int = 50, users: int = 5_000) -> AdWorld:
                 budget_type=rng.choice(BUDGET_TYPES),
                 budget_amount=float(rng.choice([500, 1_000, 2_500, 5_000, 10_000, 25_000])),
                 creative_ids=creatives,
-                base_bid=round(rng.uniform(0.4, 3.5), 2),
+                base_bid=round(rng.uniform(0.03, 0.15), 4),
             )
         )
     user_list = [
