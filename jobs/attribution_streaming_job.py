@@ -36,51 +36,77 @@ WRITER_PROPERTY = "lakehouse.writer-id"
 BATCH_PROPERTY = "lakehouse.batch-id"
 
 
-def already_committed(spark, table: str, writer_id: str, batch_id: int) -> bool:
-    """Whether this writer's batch is already in the table (a retry after a crash
-    between the Iceberg commit and the streaming checkpoint)."""
-    found = spark.sql(
-        f"SELECT 1 FROM {table}.snapshots WHERE summary['{WRITER_PROPERTY}'] = '{writer_id}' "
-        f"AND summary['{BATCH_PROPERTY}'] = '{batch_id}' LIMIT 1"
-    ).collect()
-    return bool(found)
+def last_committed_batch(spark, table: str, writer_id: str) -> int:
+    """The highest batch id this writer committed to the table, -1 if none."""
+    row = spark.sql(
+        f"SELECT max(CAST(summary['{BATCH_PROPERTY}'] AS BIGINT)) AS batch_id FROM {table}.snapshots "
+        f"WHERE summary['{WRITER_PROPERTY}'] = '{writer_id}'"
+    ).first()
+    return -1 if row.batch_id is None else row.batch_id
 
 
-def append_once(frame, table: str, writer_id: str, batch_id: int) -> bool:
-    if already_committed(frame.sparkSession, table, writer_id, batch_id):
-        return False
-    (frame.writeTo(table)
-     .option(f"snapshot-property.{WRITER_PROPERTY}", writer_id)
-     .option(f"snapshot-property.{BATCH_PROPERTY}", str(batch_id))
-     .append())
-    return True
+class AppendOnce:
+    """Appends a batch unless this writer already committed it: a retry after a crash
+    between the Iceberg commit and the streaming checkpoint. Batch ids only grow within
+    a run, so the snapshot log is read once per table per process, not per batch."""
+
+    def __init__(self, writer_id: str) -> None:
+        self.writer_id = writer_id
+        self.committed: dict[str, int] = {}
+
+    def __call__(self, frame, table: str, batch_id: int) -> bool:
+        if table not in self.committed:
+            self.committed[table] = last_committed_batch(frame.sparkSession, table, self.writer_id)
+        if batch_id <= self.committed[table]:
+            return False
+        (frame.writeTo(table)
+         .option(f"snapshot-property.{WRITER_PROPERTY}", self.writer_id)
+         .option(f"snapshot-property.{BATCH_PROPERTY}", str(batch_id))
+         .append())
+        self.committed[table] = batch_id
+        return True
 
 
 class AttributionBatch:
     """The foreachBatch function: Bronze, audit, then Gold, each safe to run twice."""
 
-    def __init__(self, rules: AttributionRules, writer_id: str, tables: Tables) -> None:
-        self.rules, self.writer_id, self.tables = rules, writer_id, tables
+    def __init__(self, rules: AttributionRules, writer_id: str, tables: Tables,
+                 sinks: tuple[str, ...] = ("bronze", "audit", "gold")) -> None:
+        self.rules, self.writer_id, self.tables, self.sinks = rules, writer_id, tables, sinks
+        self.append_once = AppendOnce(writer_id)
+        self.history: list[dict] = []  # one entry per batch: records and seconds per phase
 
     def __call__(self, batch, batch_id: int) -> None:
         started = time.monotonic()
         spark = batch.sparkSession
         parsed = with_validation(parse_records(batch)).persist()
+        phases: dict[str, float] = {}
+
+        def timed(name: str, action) -> None:
+            begin = time.monotonic()
+            action()
+            phases[name] = time.monotonic() - begin
+
         try:
             records = parsed.count()
             if records == 0:
                 return
-            append_once(to_bronze(parsed), self.tables.bronze, self.writer_id, batch_id)
-            rejected = to_audit(parsed)
-            append_once(rejected, self.tables.audit, self.writer_id, batch_id)
-            batch_rows = touches_by_impression(to_touches(parsed))
-            view = f"attribution_batch_{batch_id}"
-            merge_source(batch_rows, spark.table(self.tables.gold), self.rules).createOrReplaceTempView(view)
-            spark.sql(merge_sql(view, self.tables.gold))
-            spark.catalog.dropTempView(view)
-            rejected_count = parsed.where("reject_reason IS NOT NULL").count()
-            print(f"batch {batch_id}: {records:,} records ({records - rejected_count:,} valid, "
-                  f"{rejected_count:,} rejected) in {time.monotonic() - started:.1f}s", flush=True)
+            rejected = parsed.where("reject_reason IS NOT NULL").count()
+            if "bronze" in self.sinks:
+                timed("bronze", lambda: self.append_once(to_bronze(parsed), self.tables.bronze, batch_id))
+            if rejected and "audit" in self.sinks:
+                timed("audit", lambda: self.append_once(to_audit(parsed), self.tables.audit, batch_id))
+            if "gold" in self.sinks:
+                view = f"attribution_batch_{batch_id}"
+                batch_rows = touches_by_impression(to_touches(parsed))
+                merge_source(batch_rows, spark.table(self.tables.gold), self.rules).createOrReplaceTempView(view)
+                timed("gold", lambda: spark.sql(merge_sql(view, self.tables.gold)))
+                spark.catalog.dropTempView(view)
+            self.history.append({"batch_id": batch_id, "records": records,
+                                 "seconds": time.monotonic() - started, **phases})
+            detail = ", ".join(f"{name} {seconds:.1f}s" for name, seconds in phases.items())
+            print(f"batch {batch_id}: {records:,} records ({records - rejected:,} valid, {rejected:,} rejected) "
+                  f"in {time.monotonic() - started:.1f}s ({detail})", flush=True)
         finally:
             parsed.unpersist()
 
@@ -114,22 +140,32 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--topic", default=settings.kafka_topic)
     parser.add_argument("--max-offsets-per-trigger", type=int, default=500_000,
                         help="bounds a micro-batch (0 = no bound)")
+    parser.add_argument("--table-prefix", default=settings.table_namespace_prefix,
+                        help="namespace prefix of every table (TABLE_NAMESPACE_PREFIX)")
+    parser.add_argument("--sinks", default="bronze,audit,gold",
+                        help="which tables to write; 'bronze' alone is an ingest-only run")
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+    run(parse_args(argv))
+    return 0
+
+
+def run(args: argparse.Namespace) -> AttributionBatch:
     settings = get_settings()
     from conf.spark_session import build_spark
 
     spark = build_spark("attribution-streaming", settings)
-    tables = Tables(settings.table_namespace_prefix)
+    tables = Tables(args.table_prefix)
     rules = ensure_tables(spark, tables)
+    batch_function = AttributionBatch(rules, writer_id_for(args.checkpoint), tables,
+                                      tuple(s.strip() for s in args.sinks.split(",")))
     print(f"attribution job: {args.topic} -> {tables.bronze}, {tables.gold}, {tables.audit}; rules {rules}; "
           f"checkpoint {args.checkpoint}", flush=True)
     writer = (
         kafka_source(spark, settings, args.topic, args.starting_offsets, args.max_offsets_per_trigger)
-        .writeStream.foreachBatch(AttributionBatch(rules, writer_id_for(args.checkpoint), tables))
+        .writeStream.foreachBatch(batch_function)
         .option("checkpointLocation", args.checkpoint)
         .queryName("attribution")
     )
@@ -143,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("stopping after the current batch ...", flush=True)
         query.stop()
-    return 0
+    return batch_function
 
 
 if __name__ == "__main__":

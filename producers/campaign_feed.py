@@ -65,23 +65,42 @@ def snapshots(seed: int, count: int, start: datetime, interval: timedelta, campa
     return series
 
 
-def snapshot_path(directory: Path, as_of: datetime) -> Path:
-    return directory / f"campaigns_{as_of.strftime('%Y%m%dT%H%M%SZ')}.jsonl"
+def user_snapshots(seed: int, count: int, start: datetime, interval: timedelta, users: int,
+                   move_rate: float = 0.01, platform_switch_rate: float = 0.03) -> list[tuple[datetime, list[dict]]]:
+    """The generator's users over time: a few move country or switch platform per snapshot."""
+    from producers.catalog import COUNTRY_WEIGHTS, PLATFORM_WEIGHTS
+
+    world = build_world(seed, users=users)
+    rng = random.Random(f"users-{seed}")
+    state = {u.user_id: {"user_id": u.user_id, "country": u.country, "platform": u.platform,
+                         "age_band": u.age_band, "gender": u.gender} for u in world.users}
+    series = []
+    for index in range(count):
+        as_of = start + index * interval
+        for row in state.values():
+            if index and rng.random() < move_rate:
+                row["country"] = rng.choice(list(COUNTRY_WEIGHTS))
+            if index and rng.random() < platform_switch_rate:
+                row["platform"] = rng.choice(list(PLATFORM_WEIGHTS))
+        series.append((as_of, [{**row, "as_of": as_of.isoformat().replace("+00:00", "Z")} for row in state.values()]))
+    return series
 
 
-def write_snapshots(directory: Path, series: list[tuple[datetime, list[dict]]]) -> list[Path]:
+def snapshot_path(directory: Path, as_of: datetime, kind: str = "campaigns") -> Path:
+    return directory / f"{kind}_{as_of.strftime('%Y%m%dT%H%M%SZ')}.jsonl"
+
+
+def write_snapshots(directory: Path, series: list[tuple[datetime, list[dict]]], kind: str = "campaigns") -> list[Path]:
     directory.mkdir(parents=True, exist_ok=True)
     paths = []
     for as_of, rows in series:
-        path = snapshot_path(directory, as_of)
+        path = snapshot_path(directory, as_of, kind)
         path.write_text("".join(json.dumps(row, separators=(",", ":")) + "\n" for row in rows), encoding="utf-8")
         paths.append(path)
     return paths
 
 
 def main(argv: list[str] | None = None) -> int:
-    from conf.settings import get_settings
-
     parser = argparse.ArgumentParser(prog="python -m producers.campaign_feed", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--snapshots", type=int, default=5)
@@ -89,15 +108,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--start", default="2026-01-05T00:00:00Z", help="as-of time of the first snapshot")
     parser.add_argument("--campaigns", type=int, default=50, help="must match the generator's --campaigns")
     parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--output-dir", default=str(Path(get_settings().runtime_dir) / "landing" / "campaigns"))
+    parser.add_argument("--output-dir", default=str(landing_dir("campaigns")))
+    parser.add_argument("--users", type=int, default=0, metavar="N",
+                        help="also write user snapshots of the generator's first N users (for dims.dim_users)")
+    parser.add_argument("--users-output-dir", default=str(landing_dir("users")))
     args = parser.parse_args(argv)
 
     start = datetime.fromisoformat(args.start.replace("Z", "+00:00")).astimezone(timezone.utc)
-    series = snapshots(args.seed, args.snapshots, start, timedelta(hours=args.interval_hours), args.campaigns)
-    paths = write_snapshots(Path(args.output_dir), series)
-    for path, (_, rows) in zip(paths, series):
+    interval = timedelta(hours=args.interval_hours)
+    series = snapshots(args.seed, args.snapshots, start, interval, args.campaigns)
+    for path, (_, rows) in zip(write_snapshots(Path(args.output_dir), series), series):
         print(f"{path}  {len(rows)} campaigns")
+    if args.users:
+        user_series = user_snapshots(args.seed, args.snapshots, start, interval, args.users)
+        for path, (_, rows) in zip(write_snapshots(Path(args.users_output_dir), user_series, "users"), user_series):
+            print(f"{path}  {len(rows)} users")
     return 0
+
+
+def landing_dir(kind: str) -> Path:
+    """Where the feed writes and the dims job reads: RUNTIME_DIR/landing/<kind>."""
+    from conf.settings import get_settings
+
+    return Path(get_settings().runtime_dir) / "landing" / kind
 
 
 if __name__ == "__main__":

@@ -27,10 +27,38 @@ def generator_throughput(events: int, dry_run: bool, topic: str) -> float:
     return sent_per_s
 
 
+def job_throughput(topic: str, sinks: str, batch_size: int, work_dir: str) -> tuple[float, list[dict], str]:
+    """Drain the topic into fresh tables; (records/s, per-batch history, table prefix)."""
+    from jobs.attribution_streaming_job import parse_args, run
+
+    prefix = f"bench{uuid.uuid4().hex[:6]}_"
+    args = parse_args(["--trigger", "available-now", "--topic", topic, "--table-prefix", prefix,
+                       "--checkpoint", f"{work_dir}/{prefix}", "--sinks", sinks,
+                       "--max-offsets-per-trigger", str(batch_size)])
+    started = time.perf_counter()
+    history = run(args).history
+    elapsed = time.perf_counter() - started
+    return sum(h["records"] for h in history) / elapsed, history, prefix
+
+
+def drop_prefix(prefix: str) -> None:
+    from conf.spark_session import build_spark
+    from conf.tables import Tables
+
+    spark = build_spark("bench")
+    for namespace in Tables(prefix).namespaces:
+        for row in spark.sql(f"SHOW TABLES IN {namespace}").collect():
+            spark.sql(f"DROP TABLE {namespace}.{row.tableName} PURGE")
+        spark.sql(f"DROP NAMESPACE {namespace}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--events", type=int, default=300_000)
+    parser.add_argument("--job-events", type=int, default=1_000_000,
+                        help="backlog drained by the attribution job (0 skips the job benchmark)")
+    parser.add_argument("--batch-size", type=int, default=200_000, help="max offsets per micro-batch")
     args = parser.parse_args(argv)
 
     from conf.stack import LocalStack
@@ -50,12 +78,37 @@ def main(argv: list[str] | None = None) -> int:
     rows.append(("share of time spent producing", f"{1 - kafka_rate / dry_rate:.0%}", "",
                  "kafka-python's per-record path"))
 
+    if args.job_events:
+        import tempfile
+
+        from producers.ad_traffic_generator import main as generate
+
+        backlog = f"bench_backlog_{uuid.uuid4().hex[:8]}"
+        print(f"producing a backlog of {args.job_events:,} events ...", flush=True)
+        generate(["--count", str(args.job_events), "--seed", "2", "--all-faults", "0.002", "--topic", backlog,
+                  "--quiet"])
+        with tempfile.TemporaryDirectory() as work_dir:
+            full_rate, history, full_prefix = job_throughput(backlog, "bronze,audit,gold", args.batch_size, work_dir)
+            bronze_rate, _, bronze_prefix = job_throughput(backlog, "bronze", args.batch_size, work_dir)
+        merges = sorted(h["gold"] for h in history if "gold" in h)
+        rows.append(("job: Bronze + audit + Gold (events/s)", f"{full_rate:,.0f}", "target >= 25,000",
+                     f"{full_rate / 25_000:.2f} of target"))
+        rows.append(("job: Bronze only (events/s)", f"{bronze_rate:,.0f}", "", ""))
+        rows.append(("job: full / Bronze-only", f"{full_rate / bronze_rate:.2f}", "target >= 0.6", ""))
+        rows.append(("MERGE per batch, median (s)", f"{statistics.median(merges):.1f}",
+                     f"{len(merges)} batches", f"p95 {merges[int(0.95 * (len(merges) - 1))]:.1f}s"))
+        for prefix in (full_prefix, bronze_prefix):
+            drop_prefix(prefix)
+
     print(f"\nbenchmarks ({args.repeats} repeats, median; {args.events:,} events per run)\n")
     width = max(len(r[0]) for r in rows)
     for name, value, target, note in rows:
         print(f"  {name:<{width}}  {value:>12}  {target:<18} {note}")
-    print("\n  runs:", ", ".join(f"{r:,.0f}" for r in to_kafka), "(to Kafka);",
+    print("\n  generator runs:", ", ".join(f"{r:,.0f}" for r in to_kafka), "(to Kafka);",
           ", ".join(f"{r:,.0f}" for r in generation_only), "(dry run)")
+    if args.job_events:
+        print(f"  job: {args.job_events:,} events backlog, batches of {args.batch_size:,}; per batch (s): "
+              + ", ".join(f"{h['seconds']:.1f}" for h in history))
     return 0
 
 
