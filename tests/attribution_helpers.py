@@ -77,3 +77,18 @@ def assert_gold_matches(actual: dict[str, dict], expected: dict[str, dict]) -> N
                 assert math.isclose(got[name], want[name], rel_tol=1e-9, abs_tol=1e-9), (impression_id, name, got, want)
             else:
                 assert got[name] == want[name], (impression_id, name, got[name], want[name])
+
+
+def drop_namespace(spark, namespace: str) -> None:
+    """Drop a test namespace with its tables and views (Trino creates views there too)."""
+    for row in spark.sql(f"SHOW VIEWS IN {namespace}").collect():
+        spark.sql(f"DROP VIEW {namespace}.{row.viewName}")
+    for row in spark.sql(f"SHOW TABLES IN {namespace}").collect():
+        if not getattr(row, "isTemporary", False):
+            spark.sql(f"DROP TABLE {namespace}.{row.tableName} PURGE")
+    spark.sql(f"DROP NAMESPACE {namespace}")
+
+
+def drop_namespaces(spark, tables) -> None:
+    for namespace in tables.namespaces:
+        drop_namespace(spark, namespace)

@@ -45,11 +45,9 @@ def drop_prefix(prefix: str) -> None:
     from conf.spark_session import build_spark
     from conf.tables import Tables
 
-    spark = build_spark("bench")
-    for namespace in Tables(prefix).namespaces:
-        for row in spark.sql(f"SHOW TABLES IN {namespace}").collect():
-            spark.sql(f"DROP TABLE {namespace}.{row.tableName} PURGE")
-        spark.sql(f"DROP NAMESPACE {namespace}")
+    from tests.attribution_helpers import drop_namespaces
+
+    drop_namespaces(build_spark("bench"), Tables(prefix))
 
 
 def main(argv: list[str] | None = None) -> int:

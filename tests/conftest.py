@@ -49,9 +49,9 @@ def namespace(spark, settings):
     name = f"test_{uuid.uuid4().hex[:10]}"
     spark.sql(f"CREATE NAMESPACE {settings.catalog_name}.{name}")
     yield name
-    for row in spark.sql(f"SHOW TABLES IN {settings.catalog_name}.{name}").collect():
-        spark.sql(f"DROP TABLE {settings.catalog_name}.{name}.{row.tableName} PURGE")
-    spark.sql(f"DROP NAMESPACE {settings.catalog_name}.{name}")
+    from tests.attribution_helpers import drop_namespace
+
+    drop_namespace(spark, f"{settings.catalog_name}.{name}")
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from conf.settings import REPO_ROOT
 from conf.tables import Tables
 from producers.ad_traffic_generator import main as generate
 from producers.partitioning import partition_for
-from tests.attribution_helpers import assert_gold_matches, gold_rows
+from tests.attribution_helpers import assert_gold_matches, drop_namespaces, gold_rows
 from tests.oracle import attribute
 
 pytestmark = pytest.mark.stack
@@ -36,13 +36,6 @@ def records_from_output(path, partitions: int) -> list[dict]:
         records.append({**sent, "partition": partition, "offset": next_offset[partition]})
         next_offset[partition] += 1
     return records
-
-
-def drop_namespaces(spark, tables: Tables) -> None:
-    for namespace in tables.namespaces:
-        for row in spark.sql(f"SHOW TABLES IN {namespace}").collect():
-            spark.sql(f"DROP TABLE {namespace}.{row.tableName} PURGE")
-        spark.sql(f"DROP NAMESPACE {namespace}")
 
 
 @pytest.fixture(scope="module")

@@ -23,7 +23,7 @@ def joined(stack, spark, settings, tmp_path_factory):
     from dims.campaign_scd2_job import run as run_dims
     from dims.dimensions import campaigns
     from jobs.attribution_streaming_job import parse_args, run as run_attribution
-    from tests.integration.test_attribution_e2e import drop_namespaces
+    from tests.attribution_helpers import drop_namespaces
 
     prefix = f"pit{uuid.uuid4().hex[:8]}_"
     topic = f"pit_{uuid.uuid4().hex[:8]}"

@@ -12,7 +12,15 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from conf.tables import AttributionRules, Tables, ensure_tables
-from tests.attribution_helpers import assert_gold_matches, compute_gold, event, gold_rows, kafka_frame, record
+from tests.attribution_helpers import (
+    assert_gold_matches,
+    compute_gold,
+    drop_namespaces,
+    event,
+    gold_rows,
+    kafka_frame,
+    record,
+)
 from tests.oracle import attribute
 
 DAY = 86_400
@@ -61,10 +69,7 @@ def merge_tables(spark):
     tables = Tables(f"prop{uuid.uuid4().hex[:8]}_")
     ensure_tables(spark, tables)
     yield tables
-    for namespace in tables.namespaces:
-        for row in spark.sql(f"SHOW TABLES IN {namespace}").collect():
-            spark.sql(f"DROP TABLE {namespace}.{row.tableName} PURGE")
-        spark.sql(f"DROP NAMESPACE {namespace}")
+    drop_namespaces(spark, tables)
 
 
 def relabel(records: list[dict], tag: str) -> list[dict]:
