@@ -61,7 +61,7 @@ generate: $(STAMP) ## ad traffic generator -> Kafka
 attribution: $(STAMP) ## the streaming job: Kafka -> Bronze + Gold
 	$(SPARK_SUBMIT) jobs/attribution_streaming_job.py $(ARGS)
 
-dims: $(STAMP) ## SCD2 campaign dimensions
+dims: $(STAMP) ## SCD2 dimensions (ARGS: --all, --dimension users, --snapshot FILE)
 	$(SPARK_SUBMIT) dims/campaign_scd2_job.py $(ARGS)
 
 replay: $(STAMP) ## rebuild Gold from Bronze

@@ -40,6 +40,10 @@ class Tables:
         return self._name("conf", "attribution_rules")
 
     @property
+    def stream_progress(self) -> str:
+        return self._name("ops", "stream_progress")
+
+    @property
     def namespaces(self) -> tuple[str, ...]:
         return tuple(f"{CATALOG_NAME}.{self.prefix}{name}" for name in ("bronze", "gold", "conf", "ops", "dims"))
 
@@ -108,9 +112,10 @@ TBLPROPERTIES ({FORMAT_V2}, 'write.parquet.compression-codec'='zstd')
 """.strip()
 
 
-def gold_ddl(tables: Tables = DEFAULT_TABLES) -> str:
+def gold_ddl(tables: Tables = DEFAULT_TABLES, name: str | None = None) -> str:
+    """Gold's DDL; `name` creates a table of the same shape elsewhere (a replay shadow)."""
     return f"""
-CREATE TABLE IF NOT EXISTS {tables.gold} (
+CREATE TABLE IF NOT EXISTS {name or tables.gold} (
   impression_id STRING NOT NULL,
   campaign_id STRING,
   creative_id STRING,
@@ -181,7 +186,10 @@ def ensure_tables(spark, tables: Tables = DEFAULT_TABLES) -> AttributionRules:
     """Create what is missing (idempotent) and return the rules in force."""
     for namespace in tables.namespaces:
         spark.sql(f"CREATE NAMESPACE IF NOT EXISTS {namespace}")
-    for ddl in (bronze_ddl(tables), gold_ddl(tables), audit_ddl(tables), rules_ddl(tables)):
+    from jobs.stream_progress import stream_progress_ddl
+
+    for ddl in (bronze_ddl(tables), gold_ddl(tables), audit_ddl(tables), rules_ddl(tables),
+                stream_progress_ddl(tables.stream_progress)):
         spark.sql(ddl)
     return load_rules(spark, tables)
 

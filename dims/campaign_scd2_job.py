@@ -74,8 +74,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--table-prefix", default=settings.table_namespace_prefix)
     args = parser.parse_args(argv)
 
+    from conf.preflight import require
     from conf.spark_session import build_spark
 
+    require(settings, "s3", "catalog")
     dimension = DIMENSIONS[args.dimension](args.table_prefix)
     landing = args.landing_dir or Path(settings.runtime_dir) / "landing" / args.dimension
     spark = build_spark(f"scd2-{args.dimension}", settings)

@@ -13,8 +13,12 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import os
+import signal
 import sys
+import threading
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 if __package__ in (None, ""):  # spark-submit runs this file as a script
@@ -23,6 +27,7 @@ if __package__ in (None, ""):  # spark-submit runs this file as a script
 from conf.settings import Settings, get_settings  # noqa: E402
 from conf.tables import AttributionRules, Tables, ensure_tables  # noqa: E402
 from jobs.gold_merge import merge_source, merge_sql  # noqa: E402
+from jobs.stream_progress import ProgressRecorder, progress_row, write_progress  # noqa: E402
 from jobs.transforms import (  # noqa: E402
     parse_records,
     to_audit,
@@ -75,8 +80,26 @@ class AttributionBatch:
         self.rules, self.writer_id, self.tables, self.sinks = rules, writer_id, tables, sinks
         self.append_once = AppendOnce(writer_id)
         self.history: list[dict] = []  # one entry per batch: records and seconds per phase
+        self.max_event_times: dict[int, datetime] = {}
+        self.recorder: ProgressRecorder | None = None
+        self.busy = threading.Lock()  # held while a batch runs: a graceful stop waits for it
+        self.stopping = False
+
+    def record_progress(self, spark) -> int:
+        """Write the progress events received so far to ops.stream_progress."""
+        if self.recorder is None:
+            return 0
+        documents = self.recorder.drain()
+        rows = [progress_row(d, self.max_event_times.get(d["batchId"])) for d in documents]
+        return write_progress(spark, self.tables.stream_progress, rows)
 
     def __call__(self, batch, batch_id: int) -> None:
+        with self.busy:
+            if self.stopping:  # raising leaves the batch uncommitted: it runs again on restart
+                raise RuntimeError(f"batch {batch_id} not started: the job is stopping")
+            self._process(batch, batch_id)
+
+    def _process(self, batch, batch_id: int) -> None:
         started = time.monotonic()
         spark = batch.sparkSession
         parsed = with_validation(parse_records(batch)).persist()
@@ -86,12 +109,18 @@ class AttributionBatch:
             begin = time.monotonic()
             action()
             phases[name] = time.monotonic() - begin
+            crash_if_requested(name)
 
         try:
-            records = parsed.count()
+            self.record_progress(spark)
+            totals = parsed.selectExpr(
+                "count(*) AS records", "count_if(reject_reason IS NOT NULL) AS rejected",
+                "unix_micros(max(IF(reject_reason IS NULL, event_timestamp, NULL))) AS max_event_us").first()
+            records, rejected = totals.records, totals.rejected
             if records == 0:
                 return
-            rejected = parsed.where("reject_reason IS NOT NULL").count()
+            if totals.max_event_us is not None:
+                self.max_event_times[batch_id] = datetime.fromtimestamp(totals.max_event_us / 1e6, tz=timezone.utc)
             if "bronze" in self.sinks:
                 timed("bronze", lambda: self.append_once(to_bronze(parsed), self.tables.bronze, batch_id))
             if rejected and "audit" in self.sinks:
@@ -109,6 +138,14 @@ class AttributionBatch:
                   f"in {time.monotonic() - started:.1f}s ({detail})", flush=True)
         finally:
             parsed.unpersist()
+
+
+def crash_if_requested(phase: str) -> None:
+    """Test hook: LAKEHOUSE_CRASH_AFTER=bronze|audit|gold kills this driver with SIGKILL right
+    after that commit of the first batch it processes — a crash between two commits."""
+    if os.environ.get("LAKEHOUSE_CRASH_AFTER") == phase:
+        print(f"LAKEHOUSE_CRASH_AFTER={phase}: killing the driver", flush=True)
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def writer_id_for(checkpoint: str) -> str:
@@ -154,13 +191,17 @@ def main(argv: list[str] | None = None) -> int:
 
 def run(args: argparse.Namespace) -> AttributionBatch:
     settings = get_settings()
+    from conf.preflight import require
     from conf.spark_session import build_spark
 
+    require(settings, "kafka", "s3", "catalog")
     spark = build_spark("attribution-streaming", settings)
     tables = Tables(args.table_prefix)
     rules = ensure_tables(spark, tables)
     batch_function = AttributionBatch(rules, writer_id_for(args.checkpoint), tables,
                                       tuple(s.strip() for s in args.sinks.split(",")))
+    batch_function.recorder = ProgressRecorder()
+    spark.streams.addListener(batch_function.recorder)
     print(f"attribution job: {args.topic} -> {tables.bronze}, {tables.gold}, {tables.audit}; rules {rules}; "
           f"checkpoint {args.checkpoint}", flush=True)
     writer = (
@@ -174,11 +215,31 @@ def run(args: argparse.Namespace) -> AttributionBatch:
     else:
         writer = writer.trigger(processingTime=settings.trigger_interval)
     query = writer.start()
+
+    def stop_gracefully(signum, _frame) -> None:
+        def stop() -> None:
+            print(f"{signal.Signals(signum).name}: stopping after the current batch ...", flush=True)
+            with batch_function.busy:  # a running batch finishes and commits first
+                batch_function.stopping = True
+            query.stop()
+        threading.Thread(target=stop, daemon=True).start()
+
+    previous = {sig: signal.signal(sig, stop_gracefully) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         query.awaitTermination()
-    except KeyboardInterrupt:
-        print("stopping after the current batch ...", flush=True)
-        query.stop()
+    except Exception:  # noqa: BLE001 - a batch refused while stopping ends the query with an error
+        if not batch_function.stopping:
+            raise
+    finally:
+        # The listener bus delivers the last batch's progress asynchronously: wait for it.
+        last, deadline = query.lastProgress, time.monotonic() + 10
+        while last and time.monotonic() < deadline and not any(
+                d["batchId"] == last["batchId"] for d in list(batch_function.recorder.pending.queue)):
+            time.sleep(0.2)
+        batch_function.record_progress(spark)
+        spark.streams.removeListener(batch_function.recorder)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     return batch_function
 
 

@@ -80,6 +80,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     settings = get_settings()
     tables = Tables(settings.table_namespace_prefix)
+    from conf.preflight import require
+
+    require(settings, "kafka", "s3", "catalog", "trino")
 
     from jobs import attribution_streaming_job
     from producers import ad_traffic_generator

@@ -82,7 +82,8 @@ def assert_gold_matches(actual: dict[str, dict], expected: dict[str, dict]) -> N
 def drop_namespace(spark, namespace: str) -> None:
     """Drop a test namespace with its tables and views (Trino creates views there too)."""
     for row in spark.sql(f"SHOW VIEWS IN {namespace}").collect():
-        spark.sql(f"DROP VIEW {namespace}.{row.viewName}")
+        if not getattr(row, "isTemporary", False):  # session temp views are listed everywhere
+            spark.sql(f"DROP VIEW {namespace}.{row.viewName}")
     for row in spark.sql(f"SHOW TABLES IN {namespace}").collect():
         if not getattr(row, "isTemporary", False):
             spark.sql(f"DROP TABLE {namespace}.{row.tableName} PURGE")

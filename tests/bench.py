@@ -41,6 +41,34 @@ def job_throughput(topic: str, sinks: str, batch_size: int, work_dir: str) -> tu
     return sum(h["records"] for h in history) / elapsed, history, prefix
 
 
+def dims_run_time(campaigns: int, snapshots_of_history: int) -> list[float]:
+    """Apply `snapshots_of_history` daily snapshots, then time single dims runs on top."""
+    import tempfile
+    from datetime import datetime, timedelta, timezone
+    from pathlib import Path
+
+    from conf.spark_session import build_spark
+    from dims.campaign_scd2_job import run as run_dims
+    from dims.dimensions import campaigns as campaign_dimension
+    from producers.campaign_feed import snapshots, write_snapshots
+
+    prefix = f"benchdims{uuid.uuid4().hex[:6]}_"
+    spark = build_spark("bench-dims")
+    series = snapshots(5, snapshots_of_history + 3, datetime(2026, 1, 5, tzinfo=timezone.utc), timedelta(days=1),
+                       campaigns)
+    with tempfile.TemporaryDirectory() as directory:
+        paths = write_snapshots(Path(directory), series)
+        print(f"building {snapshots_of_history} snapshots of history for {campaigns:,} campaigns ...", flush=True)
+        run_dims(spark, campaign_dimension(prefix), paths[:snapshots_of_history])
+        seconds = []
+        for path in paths[snapshots_of_history:]:
+            started = time.perf_counter()
+            run_dims(spark, campaign_dimension(prefix), [path])
+            seconds.append(time.perf_counter() - started)
+    drop_prefix(prefix)
+    return seconds
+
+
 def drop_prefix(prefix: str) -> None:
     from conf.spark_session import build_spark
     from conf.tables import Tables
@@ -57,6 +85,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--job-events", type=int, default=1_000_000,
                         help="backlog drained by the attribution job (0 skips the job benchmark)")
     parser.add_argument("--batch-size", type=int, default=200_000, help="max offsets per micro-batch")
+    parser.add_argument("--dims-campaigns", type=int, default=0,
+                        help="SCD2 benchmark: campaigns per snapshot (e.g. 10000; 0 skips it)")
+    parser.add_argument("--dims-snapshots", type=int, default=50, help="SCD2 benchmark: snapshots of history")
     args = parser.parse_args(argv)
 
     from conf.stack import LocalStack
@@ -97,6 +128,11 @@ def main(argv: list[str] | None = None) -> int:
                      f"{len(merges)} batches", f"p95 {merges[int(0.95 * (len(merges) - 1))]:.1f}s"))
         for prefix in (full_prefix, bronze_prefix):
             drop_prefix(prefix)
+
+    if args.dims_campaigns:
+        seconds = dims_run_time(args.dims_campaigns, args.dims_snapshots)
+        rows.append((f"dims run at {args.dims_campaigns:,} campaigns x {args.dims_snapshots} snapshots (s)",
+                     f"{statistics.median(seconds):.1f}", "", f"runs: {', '.join(f'{x:.1f}' for x in seconds)}"))
 
     print(f"\nbenchmarks ({args.repeats} repeats, median; {args.events:,} events per run)\n")
     width = max(len(r[0]) for r in rows)

@@ -1,0 +1,41 @@
+"""A service that is not up gets a message naming it, where it was looked for, and how to
+start it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from conf.preflight import problems, require
+from conf.settings import REPO_ROOT, Settings
+
+DOWN = Settings(kafka_bootstrap_servers="127.0.0.1:1", s3_endpoint="http://127.0.0.1:2",
+                catalog_uri="http://127.0.0.1:3", trino_port=4)
+
+
+def test_each_unreachable_service_is_named_with_its_address():
+    found = problems(DOWN, ("kafka", "s3", "catalog", "trino"))
+    assert found == [
+        "Kafka not reachable at 127.0.0.1:1 (KAFKA_BOOTSTRAP_SERVERS)",
+        "S3 store not reachable at http://127.0.0.1:2 (S3_ENDPOINT)",
+        "Iceberg REST catalog not reachable at http://127.0.0.1:3 (CATALOG_URI)",
+        "Trino not reachable at http://127.0.0.1:4 (TRINO_HOST, TRINO_PORT)",
+    ]
+
+
+def test_require_exits_with_advice():
+    with pytest.raises(SystemExit, match="make stack-up"):
+        require(DOWN, "catalog")
+
+
+def test_the_streaming_job_stops_before_spark_when_the_catalog_is_down():
+    env = {"CATALOG_URI": "http://127.0.0.1:3", "S3_ENDPOINT": "http://127.0.0.1:2",
+           "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1", "PATH": "/usr/bin:/bin"}
+    result = subprocess.run([sys.executable, "jobs/attribution_streaming_job.py", "--trigger", "available-now"],
+                            cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0
+    assert "Iceberg REST catalog not reachable at http://127.0.0.1:3" in result.stderr
+    assert "S3 store not reachable" in result.stderr and "Kafka not reachable" in result.stderr
+    assert "Traceback" not in result.stderr
