@@ -79,6 +79,19 @@ def assert_gold_matches(actual: dict[str, dict], expected: dict[str, dict]) -> N
                 assert got[name] == want[name], (impression_id, name, got[name], want[name])
 
 
+def spark_submit_env(table_prefix: str, **extra: str) -> dict[str, str]:
+    """Environment for running a job with the venv's spark-submit, as the Makefile does."""
+    import os
+    import sys
+
+    from conf.settings import REPO_ROOT
+
+    venv_bin = os.path.dirname(sys.executable)
+    return {**os.environ, "TABLE_NAMESPACE_PREFIX": table_prefix, "SPARK_CONF_DIR": str(REPO_ROOT / "conf" / "spark"),
+            "PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable,
+            "PATH": f"{venv_bin}:{os.environ.get('PATH', '')}", **extra}
+
+
 def drop_namespace(spark, namespace: str) -> None:
     """Drop a test namespace with its tables and views (Trino creates views there too)."""
     for row in spark.sql(f"SHOW VIEWS IN {namespace}").collect():

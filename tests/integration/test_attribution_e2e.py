@@ -19,7 +19,7 @@ from conf.settings import REPO_ROOT
 from conf.tables import Tables
 from producers.ad_traffic_generator import main as generate
 from producers.partitioning import partition_for
-from tests.attribution_helpers import assert_gold_matches, drop_namespaces, gold_rows
+from tests.attribution_helpers import assert_gold_matches, drop_namespaces, gold_rows, spark_submit_env
 from tests.oracle import attribute
 
 pytestmark = pytest.mark.stack
@@ -47,12 +47,9 @@ def pipeline_run(stack, spark, settings, tmp_path_factory):
     output = work / "sent.jsonl"
     assert generate(["--count", "30000", "--seed", "21", "--all-faults", "0.01", "--topic", topic,
                      "--output", str(output), "--quiet"]) == 0
-    venv_bin = os.path.dirname(sys.executable)
-    env = {**os.environ, "TABLE_NAMESPACE_PREFIX": tables.prefix, "SPARK_CONF_DIR": str(REPO_ROOT / "conf" / "spark"),
-           "PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable,
-           "PATH": f"{venv_bin}:{os.environ.get('PATH', '')}"}
+    env = spark_submit_env(tables.prefix)
     job = subprocess.run(
-        [os.path.join(venv_bin, "spark-submit"), "jobs/attribution_streaming_job.py",
+        [os.path.join(os.path.dirname(sys.executable), "spark-submit"), "jobs/attribution_streaming_job.py",
          "--trigger", "available-now", "--topic", topic, "--checkpoint", str(work / "checkpoint"),
          "--max-offsets-per-trigger", "10000"],
         cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=900,

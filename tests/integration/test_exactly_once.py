@@ -21,7 +21,7 @@ import pytest
 from conf.settings import REPO_ROOT
 from conf.tables import AttributionRules, Tables
 from producers.ad_traffic_generator import main as generate
-from tests.attribution_helpers import assert_gold_matches, drop_namespaces, gold_rows
+from tests.attribution_helpers import assert_gold_matches, drop_namespaces, gold_rows, spark_submit_env
 from tests.integration.test_attribution_e2e import records_from_output
 from tests.oracle import attribute
 
@@ -76,11 +76,8 @@ def killed_run(stack, spark, settings, tmp_path_factory):
     output = work / "sent.jsonl"
     assert generate(["--count", "100000", "--seed", "77", "--all-faults", "0.01", "--topic", topic,
                      "--output", str(output), "--quiet"]) == 0
-    venv_bin = os.path.dirname(sys.executable)
-    base_env = {**os.environ, "TABLE_NAMESPACE_PREFIX": tables.prefix, "TRIGGER_INTERVAL": "1 second",
-                "SPARK_CONF_DIR": str(REPO_ROOT / "conf" / "spark"), "PYSPARK_PYTHON": sys.executable,
-                "PYSPARK_DRIVER_PYTHON": sys.executable, "PATH": f"{venv_bin}:{os.environ.get('PATH', '')}"}
-    args = ["--topic", topic, "--checkpoint", str(work / "checkpoint"), "--max-offsets-per-trigger", "7000"]
+    base_env = spark_submit_env(tables.prefix, TRIGGER_INTERVAL="1 second")
+    args = ["--topic", topic, "--checkpoint", str(work / "checkpoint"), "--max-offsets-per-trigger", "15000"]
     rng = random.Random(5)
     kills = []
     # Two crashes at chosen points: right after the Bronze commit, and right after the
@@ -93,7 +90,7 @@ def killed_run(stack, spark, settings, tmp_path_factory):
     # Random SIGKILLs of the whole process group while batches run.
     while len(kills) < 6:
         job = JobProcess(args, base_env)
-        if not job.wait_for_batches(rng.randint(0, 2)):
+        if not job.wait_for_batches(rng.randint(0, 1)):
             break  # drained before we could kill it
         time.sleep(rng.uniform(0.0, 6.0))
         job.kill()
@@ -158,13 +155,10 @@ def test_sigterm_stops_after_the_current_batch_and_a_restart_completes(stack, sp
     run_id = uuid.uuid4().hex[:8]
     tables, topic = Tables(f"term{run_id}_"), f"term_{run_id}"
     output = tmp_path / "sent.jsonl"
-    assert generate(["--count", "30000", "--seed", "78", "--all-faults", "0.01", "--topic", topic,
+    assert generate(["--count", "12000", "--seed", "78", "--all-faults", "0.01", "--topic", topic,
                      "--output", str(output), "--quiet"]) == 0
-    venv_bin = os.path.dirname(sys.executable)
-    env = {**os.environ, "TABLE_NAMESPACE_PREFIX": tables.prefix, "TRIGGER_INTERVAL": "1 second",
-           "SPARK_CONF_DIR": str(REPO_ROOT / "conf" / "spark"), "PYSPARK_PYTHON": sys.executable,
-           "PYSPARK_DRIVER_PYTHON": sys.executable, "PATH": f"{venv_bin}:{os.environ.get('PATH', '')}"}
-    args = ["--topic", topic, "--checkpoint", str(tmp_path / "checkpoint"), "--max-offsets-per-trigger", "5000"]
+    env = spark_submit_env(tables.prefix, TRIGGER_INTERVAL="1 second")
+    args = ["--topic", topic, "--checkpoint", str(tmp_path / "checkpoint"), "--max-offsets-per-trigger", "4000"]
     try:
         job = JobProcess(args, env)
         assert job.wait_for_batches(1)
