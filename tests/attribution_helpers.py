@@ -104,5 +104,7 @@ def drop_namespace(spark, namespace: str) -> None:
 
 
 def drop_namespaces(spark, tables) -> None:
+    existing = {row.namespace for row in spark.sql("SHOW NAMESPACES IN lakehouse").collect()}
     for namespace in tables.namespaces:
-        drop_namespace(spark, namespace)
+        if namespace.split(".", 1)[1] in existing:
+            drop_namespace(spark, namespace)
