@@ -162,8 +162,14 @@ def test_sigterm_stops_after_the_current_batch_and_a_restart_completes(stack, sp
     try:
         job = JobProcess(args, env)
         assert job.wait_for_batches(1)
+        def command_line(process) -> str:
+            try:
+                return " ".join(process.cmdline())
+            except psutil.Error:  # short-lived helpers of spark-submit come and go (zombies)
+                return ""
+
         driver = next(p for p in psutil.Process(job.process.pid).children(recursive=True)
-                      if "attribution_streaming_job.py" in " ".join(p.cmdline()))
+                      if "attribution_streaming_job.py" in command_line(p))
         driver.send_signal(signal.SIGTERM)
         assert job.process.wait(timeout=180) == 0, "".join(job.log[-30:])
         assert any("SIGTERM: stopping after the current batch" in line for line in job.log)
