@@ -519,6 +519,10 @@ class LocalStack:
         self.pid_file(service).unlink(missing_ok=True)
         return True
 
+    def stop(self, name: str) -> bool:
+        """Stop one service (`up` starts it again): for outage drills."""
+        return self._stop(next(s for s in self.services if s.name == name))
+
     def down(self) -> None:
         for service in reversed(self.services):
             stopped = self._stop(service)

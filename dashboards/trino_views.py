@@ -1,8 +1,12 @@
-"""Trino views of dashboards/trino/*.sql, rendered for a table namespace prefix and applied
-idempotently (CREATE OR REPLACE VIEW)."""
+"""The Trino views every dashboard reads, from dashboards/trino/*.sql, rendered for a table
+namespace prefix and applied idempotently (CREATE OR REPLACE VIEW), in dependency order.
+
+A .sql file holds one SELECT (comments allowed) with {placeholders}: table names, and for
+a template used by several views, the view's own parameters (see VIEWS)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from conf.settings import CATALOG_NAME
@@ -11,25 +15,67 @@ from conf.tables import Tables
 VIEW_DIR = Path(__file__).resolve().parent / "trino"
 
 
+@dataclass(frozen=True)
+class View:
+    name: str
+    namespace: str  # "gold" for what BI reads, "ops" for pipeline health
+    template: str  # file stem under dashboards/trino/
+    parameters: dict[str, str] = field(default_factory=dict)
+
+
+def _performance(dimension: str, name: str) -> View:
+    return View(name, "gold", "performance_daily", {"dimension": dimension})
+
+
+# Dependency order: a view comes after the views it reads.
+VIEWS: tuple[View, ...] = (
+    _performance("campaign_id", "campaign_performance_daily"),
+    _performance("creative_id", "creative_performance_daily"),
+    _performance("geo_country", "country_performance_daily"),
+    _performance("platform", "platform_performance_daily"),
+    View("impressions_with_campaign_version", "gold", "impressions_with_campaign_version"),
+    View("campaign_budget_pacing", "gold", "campaign_budget_pacing"),
+    View("attribution_dispositions", "gold", "attribution_dispositions"),
+    View("audit_reasons_hourly", "gold", "audit_reasons_hourly"),
+    View("pipeline_health", "ops", "pipeline_health"),
+    View("stream_batches", "ops", "stream_batches"),
+    View("stream_partition_lag", "ops", "stream_partition_lag"),
+)
+BY_NAME = {view.name: view for view in VIEWS}
+
+
 def placeholders(prefix: str = "") -> dict[str, str]:
     tables = Tables(prefix)
     return {
         "gold": tables.gold,
         "bronze": tables.bronze,
         "audit": tables.audit,
+        "stream_progress": tables.stream_progress,
         "gold_namespace": f"{CATALOG_NAME}.{prefix}gold",
+        "ops_namespace": f"{CATALOG_NAME}.{prefix}ops",
         "dim_campaigns": f"{CATALOG_NAME}.{prefix}dims.dim_campaigns",
     }
 
 
-def render(name: str, prefix: str = "") -> str:
-    text = (VIEW_DIR / f"{name}.sql").read_text()
+def qualified_name(name: str, prefix: str = "") -> str:
+    view = BY_NAME[name]
+    return f"{CATALOG_NAME}.{prefix}{view.namespace}.{view.name}"
+
+
+def select_sql(name: str, prefix: str = "") -> str:
+    """The view's SELECT, rendered (what the view runs)."""
+    view = BY_NAME[name]
+    text = (VIEW_DIR / f"{view.template}.sql").read_text()
     body = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("--"))
-    return body.format(**placeholders(prefix)).strip().rstrip(";")
+    return body.format(**placeholders(prefix), **view.parameters).strip().rstrip(";")
+
+
+def render(name: str, prefix: str = "") -> str:
+    return f"CREATE OR REPLACE VIEW {qualified_name(name, prefix)} AS\n{select_sql(name, prefix)}"
 
 
 def view_names() -> list[str]:
-    return sorted(path.stem for path in VIEW_DIR.glob("*.sql"))
+    return [view.name for view in VIEWS]
 
 
 def apply_views(cursor, prefix: str = "", names: list[str] | None = None) -> list[str]:

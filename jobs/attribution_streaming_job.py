@@ -148,17 +148,49 @@ def crash_if_requested(phase: str) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
+def wait_for_kafka(settings: Settings, timeout_s: float, stopping=lambda: False) -> None:
+    """Block until a Kafka bootstrap server accepts connections (or the job is stopping);
+    SystemExit after timeout_s."""
+    from conf.preflight import problems
+
+    deadline, announced = time.monotonic() + timeout_s, False
+    while not stopping() and (missing := problems(settings, ("kafka",))):
+        if time.monotonic() > deadline:
+            raise SystemExit(f"error: {missing[0]}; gave up after {timeout_s:.0f}s")
+        if not announced:
+            print(f"waiting for Kafka: {missing[0]}", flush=True)
+            announced = True
+        time.sleep(2)
+
+
+def record_pending_progress(batch_function: "AttributionBatch", spark, query) -> None:
+    """The listener bus delivers the last batch's progress asynchronously: wait for it,
+    then write what arrived to ops.stream_progress."""
+    last, deadline = query.lastProgress, time.monotonic() + 10
+    while last and time.monotonic() < deadline and not any(
+            d["batchId"] == last["batchId"] for d in list(batch_function.recorder.pending.queue)):
+        time.sleep(0.2)
+    batch_function.record_progress(spark)
+
+
 def writer_id_for(checkpoint: str) -> str:
     return "attribution-" + hashlib.sha1(checkpoint.encode()).hexdigest()[:12]
 
 
-def kafka_source(spark, settings: Settings, topic: str, starting_offsets: str, max_offsets: int | None):
+def kafka_source(spark, settings: Settings, topic: str, starting_offsets: str, max_offsets: int | None,
+                 timeout_s: float = 120):
+    """The Kafka stream; `timeout_s` bounds how long a fetch or an offset lookup waits for an
+    unreachable broker before the query fails (and the job restarts it, see run())."""
+    timeout_ms = str(int(timeout_s * 1000))
     reader = (
         spark.readStream.format("kafka")
         .option("kafka.bootstrap.servers", settings.kafka_bootstrap_servers)
         .option("subscribe", topic)
         .option("startingOffsets", starting_offsets)
         .option("includeHeaders", "false")
+        .option("kafkaConsumer.pollTimeoutMs", timeout_ms)
+        .option("kafka.default.api.timeout.ms", timeout_ms)
+        .option("kafka.request.timeout.ms", str(min(int(timeout_ms), 30_000)))
     )
     if max_offsets:
         reader = reader.option("maxOffsetsPerTrigger", str(max_offsets))
@@ -181,6 +213,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="namespace prefix of every table (TABLE_NAMESPACE_PREFIX)")
     parser.add_argument("--sinks", default="bronze,audit,gold",
                         help="which tables to write; 'bronze' alone is an ingest-only run")
+    parser.add_argument("--max-restarts", type=int, default=5,
+                        help="restarts from the checkpoint after a failed query (e.g. Kafka down) "
+                             "before giving up; the count resets once a batch commits")
+    parser.add_argument("--kafka-timeout", type=float, default=120,
+                        help="seconds a Kafka fetch or offset lookup may wait for the broker; a shorter "
+                             "outage only stalls the batch, a longer one fails the query and the job restarts it")
+    parser.add_argument("--restart-wait", type=float, default=600,
+                        help="seconds to wait for Kafka to come back before giving up")
     return parser.parse_args(argv)
 
 
@@ -204,39 +244,53 @@ def run(args: argparse.Namespace) -> AttributionBatch:
     spark.streams.addListener(batch_function.recorder)
     print(f"attribution job: {args.topic} -> {tables.bronze}, {tables.gold}, {tables.audit}; rules {rules}; "
           f"checkpoint {args.checkpoint}", flush=True)
-    writer = (
-        kafka_source(spark, settings, args.topic, args.starting_offsets, args.max_offsets_per_trigger)
-        .writeStream.foreachBatch(batch_function)
-        .option("checkpointLocation", args.checkpoint)
-        .queryName("attribution")
-    )
-    if args.trigger == "available-now":
-        writer = writer.trigger(availableNow=True)
-    else:
-        writer = writer.trigger(processingTime=settings.trigger_interval)
-    query = writer.start()
+    def start_query():
+        writer = (
+            kafka_source(spark, settings, args.topic, args.starting_offsets, args.max_offsets_per_trigger,
+                         args.kafka_timeout)
+            .writeStream.foreachBatch(batch_function)
+            .option("checkpointLocation", args.checkpoint)
+            .queryName("attribution")
+        )
+        if args.trigger == "available-now":
+            return writer.trigger(availableNow=True).start()
+        return writer.trigger(processingTime=settings.trigger_interval).start()
+
+    running = {"query": start_query()}
 
     def stop_gracefully(signum, _frame) -> None:
         def stop() -> None:
             print(f"{signal.Signals(signum).name}: stopping after the current batch ...", flush=True)
             with batch_function.busy:  # a running batch finishes and commits first
                 batch_function.stopping = True
-            query.stop()
+            running["query"].stop()
         threading.Thread(target=stop, daemon=True).start()
 
     previous = {sig: signal.signal(sig, stop_gracefully) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
-        query.awaitTermination()
-    except Exception:  # noqa: BLE001 - a batch refused while stopping ends the query with an error
-        if not batch_function.stopping:
-            raise
+        failures = 0
+        while True:
+            batches_before = len(batch_function.history)
+            try:
+                running["query"].awaitTermination()
+                break
+            except Exception as error:  # noqa: BLE001 - decided below: stop, restart or re-raise
+                if batch_function.stopping:  # a batch refused while stopping ends the query with an error
+                    break
+                failures = 1 if len(batch_function.history) > batches_before else failures + 1
+                if failures > args.max_restarts:
+                    raise
+                reason = str(error).strip().splitlines()[0][:300] if str(error).strip() else type(error).__name__
+                print(f"query failed ({reason}); restart {failures}/{args.max_restarts} from the checkpoint "
+                      f"once Kafka answers", flush=True)
+                wait_for_kafka(settings, args.restart_wait, lambda: batch_function.stopping)
+                time.sleep(min(60, 2 ** failures))
+                if batch_function.stopping:
+                    break
+                record_pending_progress(batch_function, spark, running["query"])
+                running["query"] = start_query()
     finally:
-        # The listener bus delivers the last batch's progress asynchronously: wait for it.
-        last, deadline = query.lastProgress, time.monotonic() + 10
-        while last and time.monotonic() < deadline and not any(
-                d["batchId"] == last["batchId"] for d in list(batch_function.recorder.pending.queue)):
-            time.sleep(0.2)
-        batch_function.record_progress(spark)
+        record_pending_progress(batch_function, spark, running["query"])
         spark.streams.removeListener(batch_function.recorder)
         for sig, handler in previous.items():
             signal.signal(sig, handler)

@@ -2,7 +2,6 @@
 -- IMPRESSION, and the audit dispositions DUPLICATE, DUPLICATE_IMPRESSION,
 -- CLICK_BEFORE_IMPRESSION (a fraud signal), NO_CLICK, OUT_OF_WINDOW, EXTRA_CONVERSION,
 -- AWAITING_IMPRESSION (a click whose impression has not arrived yet).
-CREATE OR REPLACE VIEW {gold_namespace}.attribution_dispositions AS
 SELECT
   g.impression_id,
   g.campaign_id,

@@ -2,7 +2,6 @@
 -- type, status) in force at the moment of the impression. A version is valid on
 -- [start_ts, end_ts); the current one ends at 9999-12-31. An impression of a campaign
 -- the feed did not list at that time keeps NULL campaign columns (LEFT JOIN).
-CREATE OR REPLACE VIEW {gold_namespace}.impressions_with_campaign_version AS
 SELECT
   g.impression_id,
   g.campaign_id,

@@ -5,59 +5,25 @@ and Trino returns the same totals."""
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import subprocess
-import sys
-import uuid
-from collections import defaultdict
 
 import pytest
 
-from conf.settings import REPO_ROOT
-from conf.tables import Tables
-from producers.ad_traffic_generator import main as generate
-from producers.partitioning import partition_for
-from tests.attribution_helpers import assert_gold_matches, drop_namespaces, gold_rows, spark_submit_env
+from tests.attribution_helpers import assert_gold_matches, gold_rows
 from tests.oracle import attribute
+from tests.streaming_helpers import Scenario
 
 pytestmark = pytest.mark.stack
 
 
-def records_from_output(path, partitions: int) -> list[dict]:
-    """What Kafka holds, derived from the generator's file alone: the partition is the
-    default partitioner's, offsets count up per partition in send order."""
-    next_offset = defaultdict(int)
-    records = []
-    for line in path.read_text().splitlines():
-        sent = json.loads(line)
-        partition = partition_for(sent["key"].encode(), partitions)
-        records.append({**sent, "partition": partition, "offset": next_offset[partition]})
-        next_offset[partition] += 1
-    return records
-
-
 @pytest.fixture(scope="module")
 def pipeline_run(stack, spark, settings, tmp_path_factory):
-    run_id = uuid.uuid4().hex[:8]
-    tables = Tables(f"e2e{run_id}_")
-    topic = f"e2e_{run_id}"
-    work = tmp_path_factory.mktemp("e2e")
-    output = work / "sent.jsonl"
-    assert generate(["--count", "30000", "--seed", "21", "--all-faults", "0.01", "--topic", topic,
-                     "--output", str(output), "--quiet"]) == 0
-    env = spark_submit_env(tables.prefix)
-    job = subprocess.run(
-        [os.path.join(os.path.dirname(sys.executable), "spark-submit"), "jobs/attribution_streaming_job.py",
-         "--trigger", "available-now", "--topic", topic, "--checkpoint", str(work / "checkpoint"),
-         "--max-offsets-per-trigger", "10000"],
-        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=900,
-    )
-    assert job.returncode == 0, job.stderr[-3000:]
-    records = records_from_output(output, settings.kafka_partitions)
-    yield {"tables": tables, "records": records, "expected": attribute(records), "log": job.stdout}
-    drop_namespaces(spark, tables)
+    scenario = Scenario.generated("e2e", tmp_path_factory.mktemp("e2e"), 30_000, 21, settings,
+                                  job_args=["--max-offsets-per-trigger", "10000"])
+    job = scenario.drain()
+    records = scenario.records()
+    yield {"tables": scenario.tables, "records": records, "expected": attribute(records), "log": job.stdout}
+    scenario.cleanup(spark)
 
 
 def test_the_job_ran_in_several_micro_batches(pipeline_run):

@@ -1,0 +1,22 @@
+-- Rejected and flagged events per hour of arrival (Kafka record time), by reason:
+-- source 'audit' = records that failed validation (gold.attribution_audit: PARSE_ERROR,
+-- MISSING_KEY, UNKNOWN_TYPE, BAD_VALUE); source 'gold' = valid events the rules set
+-- aside (DUPLICATE, DUPLICATE_IMPRESSION, CLICK_BEFORE_IMPRESSION - a fraud signal -,
+-- NO_CLICK, OUT_OF_WINDOW, EXTRA_CONVERSION, AWAITING_IMPRESSION).
+SELECT
+  date_trunc('hour', kafka_timestamp AT TIME ZONE 'UTC') AS hour,
+  'audit' AS source,
+  reason,
+  count(*) AS events
+FROM {audit}
+GROUP BY 1, 2, 3
+UNION ALL
+SELECT
+  date_trunc('hour', t.arrival_time AT TIME ZONE 'UTC') AS hour,
+  'gold' AS source,
+  t.disposition AS reason,
+  count(*) AS events
+FROM {gold} g
+CROSS JOIN UNNEST(g.touches) AS t
+WHERE t.disposition NOT IN ('ATTRIBUTED', 'CLICK', 'IMPRESSION')
+GROUP BY 1, 2, 3

@@ -1,0 +1,24 @@
+-- One row, always (aggregates over empty tables give NULL): how far behind the
+-- pipeline is right now. end_to_end_latency = now - latest event time in Bronze;
+-- gold_freshness = now - latest Gold update; kafka_lag = offsets behind latest after the
+-- last recorded batch (Spark commits no consumer-group offsets: the lag comes from
+-- ops.stream_progress).
+SELECT
+  b.max_event_time AS bronze_max_event_time,
+  date_diff('millisecond', b.max_event_time, current_timestamp) / 1e3 AS end_to_end_latency_seconds,
+  b.last_ingested_at AS bronze_last_ingested_at,
+  g.last_updated AS gold_last_updated,
+  date_diff('millisecond', g.last_updated, current_timestamp) / 1e3 AS gold_freshness_seconds,
+  p.last_batch_time,
+  p.kafka_lag,
+  p.processed_rows_per_second
+FROM (SELECT max(event_timestamp) AS max_event_time, max(ingested_at) AS last_ingested_at FROM {bronze}) b
+CROSS JOIN (SELECT max(last_updated_ts) AS last_updated FROM {gold}) g
+CROSS JOIN (
+  SELECT
+    max(batch_timestamp) AS last_batch_time,
+    max_by(offsets_behind, batch_timestamp) AS kafka_lag,
+    max_by(processed_rows_per_second, batch_timestamp) AS processed_rows_per_second
+  FROM {stream_progress}
+  WHERE num_input_rows > 0
+) p

@@ -1,0 +1,156 @@
+"""Streaming-job scenarios on the local stack: generate a topic with a fixed seed, run
+`spark-submit jobs/attribution_streaming_job.py` against its own tables and checkpoint
+(in the foreground or as a process to kill, signal or watch), and derive the oracle's
+expectation from the generator's --output file."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from conf.settings import REPO_ROOT
+from conf.tables import Tables
+from producers.ad_traffic_generator import main as generate
+from producers.partitioning import partition_for
+from tests.attribution_helpers import assert_gold_matches, drop_namespaces, gold_rows, spark_submit_env
+from tests.oracle import attribute
+
+SPARK_SUBMIT = os.path.join(os.path.dirname(sys.executable), "spark-submit")
+JOB = "jobs/attribution_streaming_job.py"
+
+
+def records_from_output(path, partitions: int) -> list[dict]:
+    """What Kafka holds, derived from the generator's file alone: the partition is the
+    default partitioner's, offsets count up per partition in send order."""
+    next_offset = defaultdict(int)
+    records = []
+    for line in Path(path).read_text().splitlines():
+        sent = json.loads(line)
+        partition = partition_for(sent["key"].encode(), partitions)
+        records.append({**sent, "partition": partition, "offset": next_offset[partition]})
+        next_offset[partition] += 1
+    return records
+
+
+class JobProcess:
+    """The streaming job in its own process group, its output read line by line."""
+
+    def __init__(self, args: list[str], env: dict[str, str]) -> None:
+        self.process = subprocess.Popen(
+            [SPARK_SUBMIT, JOB, *args], cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, text=True, start_new_session=True,
+        )
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.log: list[str] = []
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        for line in self.process.stdout:
+            self.lines.put(line)
+            self.log.append(line)
+
+    def wait_for_batches(self, count: int, timeout: float = 240) -> bool:
+        """True once `count` more batch lines appeared, False if the process ended first."""
+        seen, deadline = 0, time.monotonic() + timeout
+        while seen < count and time.monotonic() < deadline:
+            try:
+                line = self.lines.get(timeout=1)
+            except queue.Empty:
+                if self.process.poll() is not None:
+                    return False
+                continue
+            seen += line.startswith("batch ")
+        return seen >= count
+
+    def records_done(self) -> int:
+        """Records of every batch the job reported as committed."""
+        return sum(int(line.split()[2].replace(",", "")) for line in list(self.log) if line.startswith("batch "))
+
+    def wait_for_records(self, total: int, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while self.records_done() < total and time.monotonic() < deadline and self.process.poll() is None:
+            time.sleep(0.5)
+        return self.records_done() >= total
+
+    def tail(self, lines: int = 40) -> str:
+        return "".join(self.log[-lines:])
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=60)
+
+
+@dataclass
+class Scenario:
+    """One generated topic with its own tables and checkpoint."""
+
+    name: str
+    work: Path
+    count: int
+    seed: int
+    partitions: int
+    job_args: list[str] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        run_id = uuid.uuid4().hex[:8]
+        self.tables = Tables(f"{self.name}{run_id}_")
+        self.topic = f"{self.name}_{run_id}"
+        self.output = self.work / "sent.jsonl"
+        self.checkpoint = self.work / "checkpoint"
+        self.env = spark_submit_env(self.tables.prefix, **self.env)
+
+    @classmethod
+    def generated(cls, name: str, work: Path, count: int, seed: int, settings, **options) -> "Scenario":
+        scenario = cls(name, Path(work), count, seed, settings.kafka_partitions, **options)
+        assert generate(["--count", str(count), "--seed", str(seed), "--all-faults", "0.01",
+                         "--topic", scenario.topic, "--output", str(scenario.output), "--quiet"]) == 0
+        return scenario
+
+    def args(self, *extra: str) -> list[str]:
+        return [*extra, "--topic", self.topic, "--checkpoint", str(self.checkpoint), *self.job_args]
+
+    def start(self, *extra: str, **env: str) -> JobProcess:
+        return JobProcess(self.args(*extra), {**self.env, **env})
+
+    def drain(self, timeout: float = 900) -> subprocess.CompletedProcess:
+        """Run the job with --trigger available-now in the foreground; asserts exit 0."""
+        job = subprocess.run([SPARK_SUBMIT, JOB, *self.args("--trigger", "available-now")], cwd=REPO_ROOT,
+                             env=self.env, capture_output=True, text=True, timeout=timeout)
+        assert job.returncode == 0, job.stdout[-2000:] + job.stderr[-3000:]
+        return job
+
+    def records(self) -> list[dict]:
+        return records_from_output(self.output, self.partitions)
+
+    def expected(self):
+        return attribute(self.records())
+
+    def cleanup(self, spark) -> None:
+        drop_namespaces(spark, self.tables)
+
+    # --- the checks every failure scenario ends with
+
+    def assert_bronze_exactly_once(self, spark) -> None:
+        rows = spark.table(self.tables.bronze).select("kafka_partition", "kafka_offset").collect()
+        coordinates = [(r.kafka_partition, r.kafka_offset) for r in rows]
+        assert len(coordinates) == len(set(coordinates)), "a Kafka record is in Bronze twice"
+        assert set(coordinates) == {(r["partition"], r["offset"]) for r in self.records()}, "Bronze misses records"
+
+    def assert_gold_and_audit_match(self, spark, expected=None) -> None:
+        expected = expected or self.expected()
+        assert_gold_matches(gold_rows(spark, f"SELECT * FROM {self.tables.gold}"), expected.gold)
+        audit = spark.table(self.tables.audit).select("kafka_partition", "kafka_offset", "reason").collect()
+        assert len(audit) == len(expected.audit)
+        assert {(r.kafka_partition, r.kafka_offset): r.reason for r in audit} == expected.audit
