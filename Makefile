@@ -16,7 +16,7 @@ export PYSPARK_PYTHON := $(PY)
 export PYSPARK_DRIVER_PYTHON := $(PY)
 SPARK_SUBMIT := $(VENV)/bin/spark-submit
 
-.PHONY: help venv test test-unit demo stack-up stack-down stack-status up down \
+.PHONY: help venv test test-unit demo notebook stack-up stack-down stack-status up down \
         generate attribution dims replay verify maintenance dashboards bench notebook clean
 
 help:
@@ -75,6 +75,10 @@ maintenance: $(STAMP) ## compaction, delete-file rewrite, snapshot expiry, orpha
 
 dashboards: $(STAMP) ## Trino views; Metabase and Grafana bootstrap where they run
 	$(PY) -m dashboards.apply $(ARGS)
+
+notebook: $(STAMP) ## JupyterLab on the path-analysis notebook (local stack; installs jupyterlab once)
+	@$(PY) -c "import jupyterlab" 2>/dev/null || $(PY) -m pip install -q -e '.[lab]'
+	cd dashboards/jupyter && $(PY) -m jupyterlab --ip=127.0.0.1 --port=8888 --no-browser path_analysis.ipynb
 
 bench: $(STAMP) ## benchmarks, printing figures and ratios
 	$(PY) -m tests.bench $(ARGS)

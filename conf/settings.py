@@ -59,6 +59,17 @@ class Settings(BaseSettings):
     table_namespace_prefix: str = ""
     trigger_interval: str = "10 seconds"
 
+    # BI servers (compose profile; not installable on the local stack). The Trino address
+    # is the one Metabase and Grafana use to reach Trino (the compose service name).
+    metabase_url: str = "http://127.0.0.1:3030"
+    metabase_admin_email: str = "admin@lakehouse.local"
+    metabase_admin_password: str = "Lakehouse-admin-2026"
+    grafana_url: str = "http://127.0.0.1:3000"
+    grafana_admin_user: str = "admin"
+    grafana_admin_password: str = "lakehouse"
+    bi_trino_host: str = "trino"
+    bi_trino_port: int = 8080
+
     # Local stack
     runtime_dir: str = str(REPO_ROOT / ".stack")
     cache_dir: str = str(Path.home() / ".cache" / "attribution-lakehouse")

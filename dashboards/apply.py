@@ -1,36 +1,41 @@
-"""`make dashboards`: apply the Trino views of dashboards/trino/ (idempotent).
-
-The Metabase and Grafana bootstraps are not written yet (issue #7); this says so.
-"""
+"""`make dashboards`: apply the Trino views of dashboards/trino/ (idempotent), then bootstrap
+Metabase and Grafana where they are reachable (the compose profile), and say what was done
+or skipped and why."""
 
 from __future__ import annotations
 
+import argparse
 import sys
 
 from conf.preflight import require
 from conf.settings import get_settings
-from dashboards.trino_views import apply_views
+from dashboards import grafana_bootstrap, metabase_bootstrap
+from dashboards.trino_views import apply_views, qualified_name
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     import trino
 
     settings = get_settings()
+    parser = argparse.ArgumentParser(prog="python -m dashboards.apply", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--table-prefix", default=settings.table_namespace_prefix,
+                        help="namespace prefix of every table (TABLE_NAMESPACE_PREFIX)")
+    args = parser.parse_args(argv)
     require(settings, "trino")
     connection = trino.dbapi.connect(host=settings.trino_host, port=settings.trino_port, user=settings.trino_user,
                                      catalog=settings.catalog_name)
     try:
-        for name in apply_views(connection.cursor(), settings.table_namespace_prefix):
-            print(f"trino: view {settings.table_namespace_prefix}gold.{name} applied")
+        for name in apply_views(connection.cursor(), args.table_prefix):
+            print(f"trino: view {qualified_name(name, args.table_prefix)} applied")
     except trino.exceptions.TrinoUserError as error:
         if error.error_name in ("TABLE_NOT_FOUND", "SCHEMA_NOT_FOUND"):
-            sys.exit(f"error: {error.message} — the views read Gold and dims.dim_campaigns: run the pipeline "
-                     "first (`make demo`, `make dims`)")
+            sys.exit(f"error: {error.message} — the views read Gold, Bronze, ops.stream_progress and "
+                     "dims.dim_campaigns: run the pipeline first (`make demo`, `make dims`)")
         raise
     finally:
         connection.close()
-    print("metabase: skipped — the dashboard bootstrap is not implemented yet")
-    print("grafana: skipped — the dashboard bootstrap is not implemented yet")
+    metabase_bootstrap.main()
+    grafana_bootstrap.main()
     return 0
 
 

@@ -6,6 +6,7 @@ a template used by several views, the view's own parameters (see VIEWS)."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,16 +24,16 @@ class View:
     parameters: dict[str, str] = field(default_factory=dict)
 
 
-def _performance(dimension: str, name: str) -> View:
-    return View(name, "gold", "performance_daily", {"dimension": dimension})
+def _performance(dimensions: str, name: str) -> View:
+    return View(name, "gold", "performance_daily", {"dimensions": dimensions})
 
 
 # Dependency order: a view comes after the views it reads.
 VIEWS: tuple[View, ...] = (
     _performance("campaign_id", "campaign_performance_daily"),
-    _performance("creative_id", "creative_performance_daily"),
-    _performance("geo_country", "country_performance_daily"),
-    _performance("platform", "platform_performance_daily"),
+    _performance("campaign_id, creative_id", "creative_performance_daily"),
+    _performance("campaign_id, geo_country", "country_performance_daily"),
+    _performance("campaign_id, platform", "platform_performance_daily"),
     View("impressions_with_campaign_version", "gold", "impressions_with_campaign_version"),
     View("campaign_budget_pacing", "gold", "campaign_budget_pacing"),
     View("attribution_dispositions", "gold", "attribution_dispositions"),
@@ -55,6 +56,14 @@ def placeholders(prefix: str = "") -> dict[str, str]:
         "ops_namespace": f"{CATALOG_NAME}.{prefix}ops",
         "dim_campaigns": f"{CATALOG_NAME}.{prefix}dims.dim_campaigns",
     }
+
+
+def qualify(sql: str, prefix: str = "") -> str:
+    """Dashboard SQL names tables and views with the default namespaces (lakehouse.gold.x,
+    as a user sees them); point it at prefixed namespaces (TABLE_NAMESPACE_PREFIX)."""
+    if not prefix:
+        return sql
+    return re.sub(rf"\b{CATALOG_NAME}\.(gold|ops|bronze|dims|conf)\.", rf"{CATALOG_NAME}.{prefix}\1.", sql)
 
 
 def qualified_name(name: str, prefix: str = "") -> str:

@@ -2,9 +2,9 @@
 -- source 'audit' = records that failed validation (gold.attribution_audit: PARSE_ERROR,
 -- MISSING_KEY, UNKNOWN_TYPE, BAD_VALUE); source 'gold' = valid events the rules set
 -- aside (DUPLICATE, DUPLICATE_IMPRESSION, CLICK_BEFORE_IMPRESSION - a fraud signal -,
--- NO_CLICK, OUT_OF_WINDOW, EXTRA_CONVERSION, AWAITING_IMPRESSION).
+-- NO_CLICK, OUT_OF_WINDOW, EXTRA_CONVERSION, AWAITING_IMPRESSION). hour: plain UTC timestamp.
 SELECT
-  date_trunc('hour', kafka_timestamp AT TIME ZONE 'UTC') AS hour,
+  CAST(date_trunc('hour', kafka_timestamp AT TIME ZONE 'UTC') AS timestamp(6)) AS hour,
   'audit' AS source,
   reason,
   count(*) AS events
@@ -12,7 +12,7 @@ FROM {audit}
 GROUP BY 1, 2, 3
 UNION ALL
 SELECT
-  date_trunc('hour', t.arrival_time AT TIME ZONE 'UTC') AS hour,
+  CAST(date_trunc('hour', t.arrival_time AT TIME ZONE 'UTC') AS timestamp(6)) AS hour,
   'gold' AS source,
   t.disposition AS reason,
   count(*) AS events

@@ -1,11 +1,11 @@
--- Performance per UTC day and {dimension}, from Gold (one row per impression seen).
+-- Performance per UTC day and {dimensions}, from Gold (one row per impression seen).
 -- Conversions and revenue count eligible conversions only (Gold's rules); the value of
 -- conversions that were not eligible (extra, out of window, no click) is in
 -- revenue_out_of_window. Ratios are NULL, not errors, where the denominator is 0.
 -- A dashboard over a date range recomputes ratios from the sums (ROAS = SUM(revenue)/SUM(cost)).
 SELECT
   CAST(impression_time AT TIME ZONE 'UTC' AS date) AS day,
-  {dimension},
+  {dimensions},
   count(*) AS impressions,
   count_if(is_clicked) AS clicks,
   count_if(is_converted) AS conversions,
@@ -19,4 +19,4 @@ SELECT
   count_if(NOT eligible) AS ineligible_impressions
 FROM {gold}
 WHERE impression_time IS NOT NULL
-GROUP BY 1, 2
+GROUP BY CAST(impression_time AT TIME ZONE 'UTC' AS date), {dimensions}

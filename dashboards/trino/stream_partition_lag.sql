@@ -1,8 +1,9 @@
 -- Kafka consumer lag per partition after each micro-batch: latest offset - end offset.
+-- batch_timestamp is a plain UTC timestamp (Grafana's $__timeFilter uses zone-less literals).
 SELECT
   s.query_name,
   s.batch_id,
-  s.batch_timestamp,
+  CAST(s.batch_timestamp AT TIME ZONE 'UTC' AS timestamp(6)) AS batch_timestamp,
   p.topic,
   p.kafka_partition,
   p.start_offset,
