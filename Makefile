@@ -16,7 +16,7 @@ export PYSPARK_PYTHON := $(PY)
 export PYSPARK_DRIVER_PYTHON := $(PY)
 SPARK_SUBMIT := $(VENV)/bin/spark-submit
 
-.PHONY: help venv test test-unit demo notebook stack-up stack-down stack-status up down \
+.PHONY: help venv test test-unit demo stack-up stack-down stack-status up down \
         generate attribution dims replay verify maintenance dashboards bench notebook clean
 
 help:

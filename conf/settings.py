@@ -59,6 +59,12 @@ class Settings(BaseSettings):
     table_namespace_prefix: str = ""
     trigger_interval: str = "10 seconds"
 
+    # Table maintenance (jobs/maintenance_job.py)
+    maintenance_closed_after_minutes: int = 60  # a Bronze event hour is compacted once it ended this long ago
+    maintenance_snapshot_retention_hours: int = 24  # expire_snapshots: keep time travel this far back
+    maintenance_retain_last: int = 20  # ... and at least this many snapshots
+    maintenance_orphan_age_hours: int = 72  # remove_orphan_files: only files older than this (never in-flight writes)
+
     # BI servers (compose profile; not installable on the local stack). The Trino address
     # is the one Metabase and Grafana use to reach Trino (the compose service name).
     metabase_url: str = "http://127.0.0.1:3030"

@@ -26,7 +26,7 @@ if __package__ in (None, ""):  # spark-submit runs this file as a script
 
 from conf.settings import Settings, get_settings  # noqa: E402
 from conf.tables import AttributionRules, Tables, ensure_tables  # noqa: E402
-from jobs.gold_merge import merge_source, merge_sql  # noqa: E402
+from jobs.gold_merge import is_commit_conflict, merge_source, merge_sql  # noqa: E402
 from jobs.stream_progress import ProgressRecorder, progress_row, write_progress  # noqa: E402
 from jobs.transforms import (  # noqa: E402
     parse_records,
@@ -126,11 +126,7 @@ class AttributionBatch:
             if rejected and "audit" in self.sinks:
                 timed("audit", lambda: self.append_once(to_audit(parsed), self.tables.audit, batch_id))
             if "gold" in self.sinks:
-                view = f"attribution_batch_{batch_id}"
-                batch_rows = touches_by_impression(to_touches(parsed))
-                merge_source(batch_rows, spark.table(self.tables.gold), self.rules).createOrReplaceTempView(view)
-                timed("gold", lambda: spark.sql(merge_sql(view, self.tables.gold)))
-                spark.catalog.dropTempView(view)
+                timed("gold", lambda: self.merge_gold(spark, parsed, batch_id))
             self.history.append({"batch_id": batch_id, "records": records,
                                  "seconds": time.monotonic() - started, **phases})
             detail = ", ".join(f"{name} {seconds:.1f}s" for name, seconds in phases.items())
@@ -138,6 +134,27 @@ class AttributionBatch:
                   f"in {time.monotonic() - started:.1f}s ({detail})", flush=True)
         finally:
             parsed.unpersist()
+
+
+    def merge_gold(self, spark, parsed, batch_id: int, attempts: int = 6) -> None:
+        """The Gold MERGE; when it loses a commit race (to table maintenance rewriting the
+        same files), Gold is re-read and the MERGE planned again: idempotent, so safe."""
+        view = f"attribution_batch_{batch_id}"
+        batch_rows = touches_by_impression(to_touches(parsed))
+        for attempt in range(1, attempts + 1):
+            try:
+                merge_source(batch_rows, spark.table(self.tables.gold), self.rules).createOrReplaceTempView(view)
+                spark.sql(merge_sql(view, self.tables.gold))
+                return
+            except Exception as error:  # noqa: BLE001 - only commit conflicts are retried
+                if attempt == attempts or not is_commit_conflict(error):
+                    raise
+                print(f"batch {batch_id}: Gold MERGE lost a commit race to another writer; "
+                      f"re-planning (attempt {attempt + 1}/{attempts})", flush=True)
+                spark.sql(f"REFRESH TABLE {self.tables.gold}")
+                time.sleep(attempt)
+            finally:
+                spark.catalog.dropTempView(view)
 
 
 def crash_if_requested(phase: str) -> None:

@@ -152,3 +152,13 @@ def merge_sql(source_view: str, target: str = GOLD) -> str:
         f"MERGE INTO {target} t USING {source_view} s ON t.impression_id = s.impression_id "
         "WHEN MATCHED THEN UPDATE SET * WHEN NOT MATCHED THEN INSERT *"
     )
+
+
+# What Iceberg raises when another writer (table maintenance) committed first and this
+# commit's validation fails; commit retries cannot fix it, re-planning the statement can.
+CONFLICT_SIGNS = ("ValidationException", "CommitFailedException", "Found conflicting files",
+                  "Cannot commit", "Missing required files")
+
+
+def is_commit_conflict(error: Exception) -> bool:
+    return any(sign in str(error) for sign in CONFLICT_SIGNS)

@@ -88,6 +88,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dims-campaigns", type=int, default=0,
                         help="SCD2 benchmark: campaigns per snapshot (e.g. 10000; 0 skips it)")
     parser.add_argument("--dims-snapshots", type=int, default=50, help="SCD2 benchmark: snapshots of history")
+    parser.add_argument("--dashboard-rows", type=int, default=1_000_000,
+                        help="Gold rows for the dashboard query times (0 skips them)")
     args = parser.parse_args(argv)
 
     from conf.stack import LocalStack
@@ -134,6 +136,16 @@ def main(argv: list[str] | None = None) -> int:
         rows.append((f"dims run at {args.dims_campaigns:,} campaigns x {args.dims_snapshots} snapshots (s)",
                      f"{statistics.median(seconds):.1f}", "", f"runs: {', '.join(f'{x:.1f}' for x in seconds)}"))
 
+    dashboard_times = []
+    if args.dashboard_rows:
+        from tests import bench_dashboards
+
+        dashboard_times = bench_dashboards.run(args.dashboard_rows, args.repeats, get_settings())
+        slowest = sorted(dashboard_times, key=lambda t: -t[1])
+        within = sum(seconds <= 2.0 for _, seconds, _ in dashboard_times)
+        rows.append((f"dashboard queries at {args.dashboard_rows:,} Gold rows: slowest (s)", f"{slowest[0][1]:.2f}",
+                     "target <= 2 s", f"{within}/{len(dashboard_times)} within 2 s"))
+
     print(f"\nbenchmarks ({args.repeats} repeats, median; {args.events:,} events per run)\n")
     width = max(len(r[0]) for r in rows)
     for name, value, target, note in rows:
@@ -143,6 +155,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.job_events:
         print(f"  job: {args.job_events:,} events backlog, batches of {args.batch_size:,}; per batch (s): "
               + ", ".join(f"{h['seconds']:.1f}" for h in history))
+    if dashboard_times:
+        print(f"  dashboard queries at {args.dashboard_rows:,} Gold rows, median of {args.repeats} warm runs:")
+        for label, seconds, count in sorted(dashboard_times, key=lambda t: -t[1]):
+            print(f"    {seconds:6.2f}s  {count:>7,} rows  {label}")
     return 0
 
 

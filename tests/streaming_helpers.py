@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import re
 import signal
 import subprocess
 import sys
@@ -25,6 +26,7 @@ from producers.partitioning import partition_for
 from tests.attribution_helpers import assert_gold_matches, drop_namespaces, gold_rows, spark_submit_env
 from tests.oracle import attribute
 
+BATCH_LINE = re.compile(r"^batch \d+: ([\d,]+) records")  # the job's line per committed batch
 SPARK_SUBMIT = os.path.join(os.path.dirname(sys.executable), "spark-submit")
 JOB = "jobs/attribution_streaming_job.py"
 
@@ -69,12 +71,12 @@ class JobProcess:
                 if self.process.poll() is not None:
                     return False
                 continue
-            seen += line.startswith("batch ")
+            seen += bool(BATCH_LINE.match(line))
         return seen >= count
 
     def records_done(self) -> int:
         """Records of every batch the job reported as committed."""
-        return sum(int(line.split()[2].replace(",", "")) for line in list(self.log) if line.startswith("batch "))
+        return sum(int(m.group(1).replace(",", "")) for line in list(self.log) if (m := BATCH_LINE.match(line)))
 
     def wait_for_records(self, total: int, timeout: float) -> bool:
         deadline = time.monotonic() + timeout

@@ -1,0 +1,194 @@
+"""Table maintenance, safe while the streaming job runs:
+
+- Bronze: rewrite_data_files of closed hours (event hours that ended MAINTENANCE_CLOSED_AFTER_MINUTES
+  ago) into ~128 MB ZSTD files. Bronze is append-only, so this never conflicts with ingest.
+- Gold: rewrite_position_delete_files (merges small delete files, drops dangling ones), then
+  rewrite_data_files of files carrying deletes (applies them). Gold is MERGEd by every batch,
+  so a rewrite group can lose a commit race: it is then skipped (partial progress) and tried
+  again next run, and a MERGE that loses the race is retried by the streaming job itself.
+- expire_snapshots and remove_orphan_files on every table, with retention from settings.
+
+    spark-submit jobs/maintenance_job.py [--every MINUTES]     (make maintenance)
+
+Every statement is built by a pure function; a step that fails on a commit conflict is
+reported and skipped, never retried blindly: the data stays as it was.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+if __package__ in (None, ""):  # spark-submit runs this file as a script
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from conf.settings import CATALOG_NAME, Settings, get_settings  # noqa: E402
+from conf.tables import Tables  # noqa: E402
+from jobs.attribution_streaming_job import WRITER_PROPERTY  # noqa: E402
+from jobs.gold_merge import is_commit_conflict  # noqa: E402
+
+TARGET_FILE_BYTES = 128 * 1024 * 1024
+
+
+def procedure_target(table: str) -> str:
+    """The table as procedures take it: fully qualified (a two-part name would first be
+    looked up as catalog.table)."""
+    return table if table.startswith(f"{CATALOG_NAME}.") else f"{CATALOG_NAME}.{table}"
+
+
+def _timestamp(at: datetime) -> str:
+    return f"TIMESTAMP '{at.astimezone(timezone.utc).strftime('%Y-%m-%d %H:%M:%S')} UTC'"
+
+
+def _options(options: dict[str, str]) -> str:
+    return "map(" + ", ".join(f"'{k}', '{v}'" for k, v in options.items()) + ")"
+
+
+def bronze_compaction_sql(bronze: str, closed_before: datetime) -> str:
+    where = f"event_timestamp < {_timestamp(closed_before)}".replace("'", "''")
+    return (f"CALL {CATALOG_NAME}.system.rewrite_data_files(table => '{procedure_target(bronze)}', "
+            f"where => '{where}', options => " + _options({
+                "target-file-size-bytes": str(TARGET_FILE_BYTES), "min-input-files": "2",
+                "partial-progress.enabled": "true"}) + ")")
+
+
+def gold_delete_rewrite_sql(gold: str) -> str:
+    return (f"CALL {CATALOG_NAME}.system.rewrite_position_delete_files(table => '{procedure_target(gold)}', "
+            "options => " + _options({"rewrite-all": "true", "partial-progress.enabled": "true"}) + ")")
+
+
+def gold_compaction_sql(gold: str) -> str:
+    """Rewrite the data files that carry deletes (delete-file-threshold 1), plus small files."""
+    return (f"CALL {CATALOG_NAME}.system.rewrite_data_files(table => '{procedure_target(gold)}', options => "
+            + _options({"target-file-size-bytes": str(TARGET_FILE_BYTES), "delete-file-threshold": "1",
+                        "min-input-files": "2", "remove-dangling-deletes": "true",
+                        "partial-progress.enabled": "true"}) + ")")
+
+
+def expirable_snapshots_sql(table: str, older_than: datetime, retain_last: int) -> str:
+    """Snapshots to expire: older than the cutoff, not among the newest `retain_last`, and
+    not the newest snapshot of any streaming writer — its summary holds the last batch id
+    that writer committed, which a restarted job reads to skip a batch it already appended
+    (jobs/attribution_streaming_job.py, AppendOnce)."""
+    return f"""
+WITH ranked AS (
+  SELECT snapshot_id, committed_at, summary['{WRITER_PROPERTY}'] AS writer,
+         row_number() OVER (ORDER BY committed_at DESC) AS newest_rank,
+         row_number() OVER (PARTITION BY summary['{WRITER_PROPERTY}'] ORDER BY committed_at DESC) AS writer_rank
+  FROM {table}.snapshots
+)
+SELECT snapshot_id FROM ranked
+WHERE committed_at < {_timestamp(older_than)}
+  AND newest_rank > {retain_last}
+  AND NOT (writer IS NOT NULL AND writer_rank = 1)
+ORDER BY snapshot_id""".strip()
+
+
+def expire_snapshots_sql(table: str, snapshot_ids: list[int]) -> str:
+    ids = ", ".join(str(i) for i in snapshot_ids)
+    return (f"CALL {CATALOG_NAME}.system.expire_snapshots(table => '{procedure_target(table)}', "
+            f"snapshot_ids => array({ids}))")
+
+
+def remove_orphan_files_sql(table: str, older_than: datetime) -> str:
+    # prefix_listing: list through the table's FileIO (S3FileIO), not a Hadoop s3 filesystem.
+    return (f"CALL {CATALOG_NAME}.system.remove_orphan_files(table => '{procedure_target(table)}', "
+            f"older_than => {_timestamp(older_than)}, prefix_listing => true)")
+
+
+@dataclass
+class Step:
+    table: str
+    name: str
+    sql: str
+
+
+def plan(tables: Tables, settings: Settings, now: datetime) -> list[Step]:
+    closed_before = now.replace(minute=0, second=0, microsecond=0) - timedelta(
+        minutes=settings.maintenance_closed_after_minutes)
+    snapshots_before = now - timedelta(hours=settings.maintenance_snapshot_retention_hours)
+    orphans_before = now - timedelta(hours=settings.maintenance_orphan_age_hours)
+    steps = [
+        Step(tables.bronze, "compact closed hours", bronze_compaction_sql(tables.bronze, closed_before)),
+        Step(tables.gold, "rewrite position deletes", gold_delete_rewrite_sql(tables.gold)),
+        Step(tables.gold, "compact files with deletes", gold_compaction_sql(tables.gold)),
+    ]
+    for table in (tables.bronze, tables.gold, tables.audit, tables.stream_progress):
+        steps.append(Step(table, "expire snapshots",
+                          expirable_snapshots_sql(table, snapshots_before, settings.maintenance_retain_last)))
+        steps.append(Step(table, "remove orphan files", remove_orphan_files_sql(table, orphans_before)))
+    return steps
+
+
+def file_counts(spark, table: str) -> dict[str, int]:
+    row = spark.sql(f"SELECT count_if(content = 0) AS data, count_if(content = 1) AS position_deletes, "
+                    f"count_if(content = 2) AS equality_deletes FROM {table}.files").first()
+    return {"data files": row.data, "delete files": row.position_deletes + row.equality_deletes}
+
+
+def run_once(spark, tables: Tables, settings: Settings, now: datetime | None = None) -> list[dict]:
+    """Run every step; returns one dict per step (table, step, outcome, seconds, result)."""
+    now = now or datetime.now(timezone.utc)
+    existing = {t for t in (tables.bronze, tables.gold, tables.audit, tables.stream_progress)
+                if spark.catalog.tableExists(t)}
+    report = []
+    for step in plan(tables, settings, now):
+        if step.table not in existing:
+            continue
+        started = time.monotonic()
+        if step.name == "expire snapshots":  # the plan holds the query choosing which ones
+            ids = [row.snapshot_id for row in spark.sql(step.sql).collect()]
+            if not ids:
+                continue
+            step = Step(step.table, step.name, expire_snapshots_sql(step.table, ids))
+        try:
+            result = spark.sql(step.sql).collect()
+            outcome, detail = "done", ", ".join(f"{k} {v}" for k, v in result[0].asDict().items()) if result else ""
+        except Exception as error:  # noqa: BLE001 - a lost commit race is skipped, anything else raised
+            if not is_commit_conflict(error):
+                raise
+            outcome, detail = "skipped", "lost a commit race to a concurrent writer; nothing changed"
+        report.append({"table": step.table, "step": step.name, "outcome": outcome,
+                       "seconds": time.monotonic() - started, "detail": detail})
+        print(f"  {step.table:<48} {step.name:<28} {outcome:<7} {report[-1]['seconds']:5.1f}s  {detail}"[:220],
+              flush=True)
+    return report
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    settings = get_settings()
+    parser = argparse.ArgumentParser(prog="maintenance_job.py", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--table-prefix", default=settings.table_namespace_prefix,
+                        help="namespace prefix of every table (TABLE_NAMESPACE_PREFIX)")
+    parser.add_argument("--every", type=float, default=0,
+                        help="minutes between runs; 0 runs once (an in-job schedule beside the streaming job)")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    settings = get_settings()
+    from conf.preflight import require
+    from conf.spark_session import build_spark
+
+    require(settings, "s3", "catalog")
+    spark = build_spark("table-maintenance", settings)
+    tables = Tables(args.table_prefix)
+    while True:
+        before = {t: file_counts(spark, t) for t in (tables.bronze, tables.gold) if spark.catalog.tableExists(t)}
+        print(f"maintenance at {datetime.now(timezone.utc):%Y-%m-%d %H:%M:%S} UTC", flush=True)
+        run_once(spark, tables, settings)
+        for table, counts in before.items():
+            after = file_counts(spark, table)
+            print(f"  {table}: " + ", ".join(f"{k} {counts[k]} -> {after[k]}" for k in counts), flush=True)
+        if not args.every:
+            return 0
+        time.sleep(args.every * 60)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,182 @@
+"""Dashboard query times at scale: synthetic Gold (N impressions, funnel rates like the
+generator's), the Bronze and audit rows behind it, stream progress and campaign versions,
+written with Spark in a few minutes instead of hours of generator + job; then every view,
+every Metabase card (unfiltered and filtered) and every Grafana panel (macros expanded) is
+timed on the real Trino.
+
+    python -m tests.bench --dashboard-rows 1000000       (part of `make bench`)
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+import uuid
+from datetime import datetime, timedelta, timezone
+
+from conf.tables import TOUCH_FIELDS, Tables, ensure_tables
+from dashboards import grafana_bootstrap, metabase_bootstrap
+from dashboards.trino_views import apply_views, qualified_name, qualify, view_names
+
+DAYS = 7
+CAMPAIGNS = 50
+ROW_LEVEL_VIEWS = ("attribution_dispositions", "impressions_with_campaign_version")
+
+
+def _touch(kind: str, time_column: str, value: str, disposition: str) -> str:
+    fields = {"event_id": f"concat('{kind[:3].lower()}-', id)", "event_type": f"'{kind}'",
+              "event_time": time_column, "arrival_time": time_column, "kafka_partition": "CAST(id % 4 AS INT)",
+              "kafka_offset": "id", "campaign_id": "campaign_id", "creative_id": "creative_id",
+              "user_id": "user_id", "geo_country": "geo_country", "platform": "platform",
+              "bid_price": "IF(" + repr(kind) + " = 'IMPRESSION', cost, 0D)", "conversion_value": value,
+              "disposition": f"'{disposition}'"}
+    assert list(fields)[:-1] == [name for name, _ in TOUCH_FIELDS]
+    return "named_struct(" + ", ".join(f"'{name}', {expr}" for name, expr in fields.items()) + ")"
+
+
+def synthesize(spark, tables: Tables, rows: int, end: datetime) -> None:
+    """Gold with `rows` impressions over DAYS days ending at `end`, Bronze with one row per
+    touch, 0.5% audit rows, one stream-progress row per 20k events."""
+    ensure_tables(spark, tables)
+    start_s, end_s = int((end - timedelta(days=DAYS)).timestamp()), int(end.timestamp())
+    spark.sql(f"""
+        SELECT id,
+               concat('imp-', id) AS impression_id,
+               format_string('camp-%05d', CAST(id % {CAMPAIGNS} AS INT)) AS campaign_id,
+               format_string('cr-%05d-%d', CAST(id % {CAMPAIGNS} AS INT), CAST(id % 7 % 5 AS INT)) AS creative_id,
+               concat('u-', CAST(pmod(hash(id, 1), {max(rows // 20, 1)}) AS STRING)) AS user_id,
+               element_at(array('US','DE','GB','FR','NL','BR','IN','JP','CA','ES'), CAST(pmod(hash(id, 2), 10) AS INT) + 1) AS geo_country,
+               element_at(array('IOS','ANDROID','WEB'), CAST(pmod(hash(id, 3), 3) AS INT) + 1) AS platform,
+               timestamp_seconds({start_s} + pmod(hash(id, 4), {DAYS * 86400})) AS impression_time,
+               pmod(hash(id, 5), 1000) < 50 AS is_clicked,
+               pmod(hash(id, 5), 1000) < 5 AS is_converted,
+               0.03 + pmod(hash(id, 6), 1200) / 10000.0 AS cost
+        FROM range({rows})
+    """).createOrReplaceTempView("bench_impressions")
+    gold = spark.sql(f"""
+        SELECT impression_id, campaign_id, creative_id, user_id, geo_country, platform, is_clicked, is_converted,
+               impression_time,
+               IF(is_clicked, impression_time + make_interval(0, 0, 0, 0, 0, 0, 30), NULL) AS click_time,
+               IF(is_converted, impression_time + make_interval(0, 0, 0, 0, 2, 0, 0), NULL) AS conversion_time,
+               cost,
+               IF(is_converted, 20.0 + pmod(hash(id, 7), 8000) / 100.0, 0D) AS revenue,
+               true AS eligible, false AS is_late, 0L AS late_by_ms, 0D AS revenue_out_of_window,
+               current_timestamp() AS last_updated_ts,
+               IF(is_converted, concat('con-', id), NULL) AS converted_event_id,
+               filter(array(
+                 {_touch('IMPRESSION', 'impression_time', '0D', 'IMPRESSION')},
+                 IF(is_clicked, {_touch('CLICK', 'impression_time + make_interval(0, 0, 0, 0, 0, 0, 30)', '0D', 'CLICK')}, NULL),
+                 IF(is_converted, {_touch('CONVERSION', 'impression_time + make_interval(0, 0, 0, 0, 2, 0, 0)',
+                                          '20.0 + pmod(hash(id, 7), 8000) / 100.0', 'ATTRIBUTED')}, NULL)
+               ), t -> t IS NOT NULL) AS touches
+        FROM bench_impressions
+    """)
+    gold.select(*spark.table(tables.gold).columns).writeTo(tables.gold).append()
+    bronze = spark.sql(f"""
+        SELECT t.event_id, t.event_type, g.impression_id, g.campaign_id, t.event_time AS event_timestamp,
+               g.impression_id AS kafka_key, 'bench' AS kafka_topic, t.kafka_partition, t.kafka_offset,
+               t.arrival_time AS kafka_timestamp, current_timestamp() AS ingested_at,
+               to_json(named_struct('event_id', t.event_id, 'event_type', t.event_type,
+                                    'impression_id', g.impression_id, 'campaign_id', t.campaign_id,
+                                    'user_id', t.user_id, 'event_timestamp', unix_seconds(t.event_time))) AS raw_payload,
+               CAST(NULL AS STRING) AS parse_error
+        FROM {tables.gold} g LATERAL VIEW explode(touches) AS t
+    """)
+    bronze.select(*spark.table(tables.bronze).columns).writeTo(tables.bronze).append()
+    audit = spark.sql(f"""
+        SELECT element_at(array('PARSE_ERROR','MISSING_KEY','UNKNOWN_TYPE','BAD_VALUE'), CAST(id % 4 AS INT) + 1) AS reason,
+               'synthetic' AS detail, CAST(NULL AS STRING) AS event_id, CAST(NULL AS STRING) AS event_type,
+               CAST(NULL AS STRING) AS impression_id, 'bench' AS kafka_topic, CAST(id % 4 AS INT) AS kafka_partition,
+               id + {rows * 3} AS kafka_offset, timestamp_seconds({start_s} + id * {DAYS * 86400 // max(rows // 200, 1)}) AS kafka_timestamp,
+               '{{' AS raw_payload, current_timestamp() AS audited_at
+        FROM range({max(rows // 200, 1)})
+    """)
+    audit.select(*spark.table(tables.audit).columns).writeTo(tables.audit).append()
+    batches = max(rows // 20_000, 1)
+    progress = spark.sql(f"""
+        SELECT 'bench-query' AS query_id, 'bench-run' AS run_id, 'attribution' AS query_name, id AS batch_id,
+               timestamp_seconds({end_s} - 86400 + id * {86400 // batches}) AS batch_timestamp,
+               20000L AS num_input_rows, 25000D AS input_rows_per_second, 20000D AS processed_rows_per_second,
+               1000L AS batch_duration_ms, 1000L AS trigger_execution_ms,
+               timestamp_seconds({end_s} - 86400 + id * {86400 // batches} - 5) AS max_event_time,
+               CAST(NULL AS TIMESTAMP) AS watermark, ({batches} - id - 1) * 20000L AS offsets_behind,
+               transform(sequence(0, 3), p -> named_struct('topic', 'bench', 'kafka_partition', p,
+                         'start_offset', id * 5000L, 'end_offset', (id + 1) * 5000L,
+                         'latest_offset', {batches} * 5000L, 'offsets_behind', ({batches} - id - 1) * 5000L)) AS partitions,
+               current_timestamp() AS recorded_at
+        FROM range({batches})
+    """)
+    progress.select(*spark.table(tables.stream_progress).columns).writeTo(tables.stream_progress).append()
+
+
+def campaign_versions(spark, prefix: str, end: datetime) -> None:
+    import tempfile
+    from pathlib import Path
+
+    from dims.campaign_scd2_job import run as run_dims
+    from dims.dimensions import campaigns
+    from producers.campaign_feed import snapshots, write_snapshots
+
+    series = snapshots(3, DAYS + 1, end - timedelta(days=DAYS + 1), timedelta(days=1), CAMPAIGNS)
+    with tempfile.TemporaryDirectory() as directory:
+        run_dims(spark, campaigns(prefix), write_snapshots(Path(directory), series))
+
+
+def dashboard_queries(prefix: str, end: datetime) -> list[tuple[str, str]]:
+    """(label, SQL) for every view, every card (unfiltered and filtered) and every panel. The
+    row-level views (one row per impression or touch) are counted, not fetched: no dashboard
+    reads them whole, and fetching a million rows times the client, not Trino."""
+    queries = [(f"view {name}" + (" (count)" if name in ROW_LEVEL_VIEWS else ""),
+                f"SELECT count(*) FROM {qualified_name(name, prefix)}" if name in ROW_LEVEL_VIEWS
+                else f"SELECT * FROM {qualified_name(name, prefix)}") for name in view_names()]
+    spec = metabase_bootstrap.load_spec()
+    parameters = spec["dashboard"]["parameters"]
+    day = (end - timedelta(days=2)).date().isoformat()
+    for card in spec["dashboard"]["cards"]:
+        queries.append((f"card {card.key}", qualify(metabase_bootstrap.expand(card.sql, {}, parameters), prefix)))
+        filtered = {"start_date": day, "end_date": day, "campaign": "camp-00007"}
+        queries.append((f"card {card.key} (filtered)",
+                        qualify(metabase_bootstrap.expand(card.sql, filtered, parameters), prefix)))
+    for title, sql in grafana_bootstrap.panel_queries(grafana_bootstrap.load_dashboard()):
+        expanded = grafana_bootstrap.expand_macros(sql, end - timedelta(hours=24), end)
+        queries.append((f"panel {title}", qualify(expanded, prefix)))
+    return queries
+
+
+def time_queries(cursor, queries: list[tuple[str, str]], repeats: int) -> list[tuple[str, float, int]]:
+    """(label, median seconds, rows) per query; the first run of each warms Trino's caches."""
+    results = []
+    for label, sql in queries:
+        seconds = []
+        for _ in range(repeats + 1):
+            started = time.perf_counter()
+            cursor.execute(sql)
+            fetched = cursor.fetchall()
+            seconds.append(time.perf_counter() - started)
+        results.append((label, statistics.median(seconds[1:]), len(fetched)))
+    return results
+
+
+def run(rows: int, repeats: int, settings) -> list[tuple[str, float, int]]:
+    import trino
+
+    from conf.spark_session import build_spark
+    from tests.attribution_helpers import drop_namespaces
+
+    tables = Tables(f"benchdash{uuid.uuid4().hex[:6]}_")
+    end = datetime.now(timezone.utc).replace(microsecond=0)
+    spark = build_spark("bench-dashboards")
+    started = time.perf_counter()
+    print(f"synthesizing {rows:,} Gold rows with their Bronze, audit, progress and campaign versions ...", flush=True)
+    synthesize(spark, tables, rows, end)
+    campaign_versions(spark, tables.prefix, end)
+    print(f"  done in {time.perf_counter() - started:.0f}s; timing every dashboard query on Trino ...", flush=True)
+    connection = trino.dbapi.connect(host=settings.trino_host, port=settings.trino_port, user=settings.trino_user,
+                                     catalog=settings.catalog_name)
+    try:
+        cursor = connection.cursor()
+        apply_views(cursor, tables.prefix)
+        return time_queries(cursor, dashboard_queries(tables.prefix, end), repeats)
+    finally:
+        connection.close()
+        drop_namespaces(spark, tables)

@@ -1,0 +1,86 @@
+"""Table maintenance while the streaming job runs: compaction, delete-file rewrite and
+snapshot expiry run again and again against the tables the job is writing (a separate
+Spark driver, as in production). Afterwards Bronze holds every record exactly once, Gold
+and the audit equal the oracle, and a final pass leaves Gold without delete files and
+Bronze in fewer files."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from jobs.maintenance_job import expire_snapshots_sql, file_counts, run_once
+from tests.streaming_helpers import BATCH_LINE, Scenario
+
+pytestmark = pytest.mark.stack
+
+
+@pytest.fixture(scope="module")
+def maintained(stack, spark, settings, tmp_path_factory):
+    # Expire everything older than now (but never a writer's newest snapshot), orphan age 0 is
+    # not used: a file being written right now would look like an orphan.
+    maintenance = settings.model_copy(update={"maintenance_snapshot_retention_hours": 0,
+                                              "maintenance_retain_last": 3, "maintenance_closed_after_minutes": 0})
+    scenario = Scenario.generated("maint", tmp_path_factory.mktemp("maint"), 30_000, 83, settings,
+                                  job_args=["--max-offsets-per-trigger", "3000"],
+                                  env={"TRIGGER_INTERVAL": "1 second"})
+    job = scenario.start()
+    reports = []
+    try:
+        assert job.wait_for_batches(2), job.tail()
+        total = len(scenario.records())
+        while job.records_done() < total and job.process.poll() is None:
+            reports.append(run_once(spark, scenario.tables, maintenance))
+            time.sleep(1)
+        assert job.wait_for_records(total, timeout=300), job.tail()
+    finally:
+        job.kill()
+    before = {t: file_counts(spark, t) for t in (scenario.tables.bronze, scenario.tables.gold)}
+    final = run_once(spark, scenario.tables, maintenance)
+    after = {t: file_counts(spark, t) for t in (scenario.tables.bronze, scenario.tables.gold)}
+    yield {"scenario": scenario, "reports": reports, "final": final, "before": before, "after": after,
+           "log": job.log}
+    scenario.cleanup(spark)
+
+
+def test_maintenance_ran_several_times_during_ingest(maintained):
+    """Several full passes while batches committed; a MERGE that lost a race was re-planned."""
+    concurrent = [step for report in maintained["reports"] for step in report]
+    assert len(maintained["reports"]) >= 2
+    done = {(s["table"].rsplit(".", 1)[1], s["step"]) for s in concurrent if s["outcome"] == "done"}
+    assert ("ad_events", "compact closed hours") in done
+    assert ("ad_performance_state", "rewrite position deletes") in done
+    assert ("ad_performance_state", "expire snapshots") in done
+
+
+def test_bronze_is_complete_and_exactly_once(spark, maintained):
+    maintained["scenario"].assert_bronze_exactly_once(spark)
+
+
+def test_gold_and_audit_equal_the_oracle(spark, maintained):
+    maintained["scenario"].assert_gold_and_audit_match(spark)
+
+
+def test_a_quiet_pass_leaves_gold_without_delete_files_and_bronze_compacted(maintained):
+    bronze, gold = maintained["scenario"].tables.bronze, maintained["scenario"].tables.gold
+    assert maintained["after"][gold]["delete files"] == 0, maintained["final"]
+    assert maintained["after"][bronze]["data files"] < maintained["before"][bronze]["data files"] or (
+        maintained["before"][bronze]["data files"] <= 2 * 24)  # already one file per event hour
+    assert all(step["outcome"] == "done" for step in maintained["final"])
+
+
+def test_each_writers_newest_snapshot_survives_expiry(spark, maintained):
+    """A restarted job finds its last committed batch id in the newest snapshot it wrote."""
+    from jobs.attribution_streaming_job import last_committed_batch, writer_id_for
+
+    scenario = maintained["scenario"]
+    writer = writer_id_for(str(scenario.checkpoint))
+    batches = sum(bool(BATCH_LINE.match(line)) for line in maintained["log"])
+    assert last_committed_batch(spark, scenario.tables.bronze, writer) >= batches - 1
+    assert spark.sql(f"SELECT count(*) AS n FROM {scenario.tables.gold}.snapshots").first().n <= 10
+
+
+def test_expire_statement_names_the_snapshots():
+    assert expire_snapshots_sql("lakehouse.gold.t", [3, 5]) == (
+        "CALL lakehouse.system.expire_snapshots(table => 'lakehouse.gold.t', snapshot_ids => array(3, 5))")
