@@ -103,6 +103,9 @@ def iceberg_rest_env(settings: Settings, db_file: Path) -> dict[str, str]:
         "REST_PORT": str(settings.catalog_port),
         "CATALOG_CATALOG__IMPL": "org.apache.iceberg.jdbc.JdbcCatalog",
         "CATALOG_URI": f"jdbc:sqlite:file:{db_file}",
+        # One connection: SQLite locks the file per connection, and two pooled connections
+        # committing at once (maintenance beside the streaming job) fail with SQLITE_BUSY.
+        "CATALOG_CLIENTS": "1",
         "CATALOG_JDBC_USER": "lakehouse",
         "CATALOG_JDBC_PASSWORD": "lakehouse",
         "CATALOG_WAREHOUSE": settings.warehouse,

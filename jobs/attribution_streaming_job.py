@@ -64,10 +64,16 @@ class AppendOnce:
             self.committed[table] = last_committed_batch(frame.sparkSession, table, self.writer_id)
         if batch_id <= self.committed[table]:
             return False
-        (frame.writeTo(table)
-         .option(f"snapshot-property.{WRITER_PROPERTY}", self.writer_id)
-         .option(f"snapshot-property.{BATCH_PROPERTY}", str(batch_id))
-         .append())
+        try:
+            (frame.writeTo(table)
+             .option(f"snapshot-property.{WRITER_PROPERTY}", self.writer_id)
+             .option(f"snapshot-property.{BATCH_PROPERTY}", str(batch_id))
+             .append())
+        except Exception:
+            # The commit may have landed even though it failed here (an unknown commit
+            # state): read the snapshot log again before the retry decides.
+            self.committed.pop(table, None)
+            raise
         self.committed[table] = batch_id
         return True
 

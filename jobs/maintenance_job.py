@@ -135,6 +135,8 @@ def run_once(spark, tables: Tables, settings: Settings, now: datetime | None = N
     now = now or datetime.now(timezone.utc)
     existing = {t for t in (tables.bronze, tables.gold, tables.audit, tables.stream_progress)
                 if spark.catalog.tableExists(t)}
+    for table in existing:  # plan on the tables as they are now, not as this session cached them
+        spark.sql(f"REFRESH TABLE {table}")
     report = []
     for step in plan(tables, settings, now):
         if step.table not in existing:

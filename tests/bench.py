@@ -78,6 +78,40 @@ def drop_prefix(prefix: str) -> None:
     drop_namespaces(build_spark("bench"), Tables(prefix))
 
 
+def write_plots(directory: str, dashboard_times: list, merge_times: dict) -> None:
+    """PNG charts of what was measured, under `directory`."""
+    from pathlib import Path
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out = Path(directory)
+    out.mkdir(parents=True, exist_ok=True)
+    if dashboard_times:
+        ordered = sorted(dashboard_times, key=lambda t: t[1])
+        figure, axis = plt.subplots(figsize=(9, max(4, len(ordered) * 0.25)))
+        axis.barh([label for label, _, _ in ordered], [seconds for _, seconds, _ in ordered])
+        axis.axvline(2.0, color="red", linestyle="--", label="target 2 s")
+        axis.set_xlabel("seconds (median of warm runs)")
+        axis.legend()
+        figure.tight_layout()
+        figure.savefig(out / "dashboard_queries.png")
+        plt.close(figure)
+    if merge_times:
+        figure, axis = plt.subplots(figsize=(7, 4))
+        for scale, seconds in merge_times.items():
+            axis.plot(range(1, len(seconds) + 1), seconds, marker="o", label=f"{scale:,} Gold rows")
+        axis.set_xlabel("batch")
+        axis.set_ylabel("MERGE seconds")
+        axis.legend()
+        figure.tight_layout()
+        figure.savefig(out / "merge_by_gold_size.png")
+        plt.close(figure)
+    print(f"plots written to {out}/", flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=3)
@@ -90,6 +124,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dims-snapshots", type=int, default=50, help="SCD2 benchmark: snapshots of history")
     parser.add_argument("--dashboard-rows", type=int, default=1_000_000,
                         help="Gold rows for the dashboard query times (0 skips them)")
+    parser.add_argument("--merge-scales", default="1000000,10000000",
+                        help="Gold sizes at which to time the per-batch MERGE ('' skips it)")
+    parser.add_argument("--merge-events", type=int, default=300_000,
+                        help="events drained into each pre-filled Gold, in batches of --batch-size")
+    parser.add_argument("--output-dir", default="bench-out", help="where the plots (PNG) go")
     args = parser.parse_args(argv)
 
     from conf.stack import LocalStack
@@ -145,6 +184,28 @@ def main(argv: list[str] | None = None) -> int:
         within = sum(seconds <= 2.0 for _, seconds, _ in dashboard_times)
         rows.append((f"dashboard queries at {args.dashboard_rows:,} Gold rows: slowest (s)", f"{slowest[0][1]:.2f}",
                      "target <= 2 s", f"{within}/{len(dashboard_times)} within 2 s"))
+
+    merge_times: dict[int, list[float]] = {}
+    scales = [int(x) for x in args.merge_scales.split(",") if x.strip()]
+    if scales:
+        import tempfile
+
+        from producers.ad_traffic_generator import main as generate
+        from tests import bench_dashboards
+
+        topic = f"bench_merge_{uuid.uuid4().hex[:8]}"
+        generate(["--count", str(args.merge_events), "--seed", "4", "--topic", topic, "--quiet"])
+        with tempfile.TemporaryDirectory() as work_dir:
+            for scale in scales:
+                merge_times[scale] = bench_dashboards.merge_at_scale(scale, topic, args.batch_size, work_dir)
+        for scale, seconds in merge_times.items():
+            ordered = sorted(seconds)
+            rows.append((f"MERGE per batch at {scale:,} Gold rows, median (s)", f"{statistics.median(ordered):.1f}",
+                         f"{len(ordered)} batches", f"p95 {ordered[int(0.95 * (len(ordered) - 1))]:.1f}s"))
+        if len(scales) >= 2:
+            ratio = statistics.median(merge_times[scales[-1]]) / statistics.median(merge_times[scales[0]])
+            rows.append((f"MERGE median {scales[-1]:,} / {scales[0]:,} rows", f"{ratio:.2f}", "target <= 1.5", ""))
+    write_plots(args.output_dir, dashboard_times, merge_times)
 
     print(f"\nbenchmarks ({args.repeats} repeats, median; {args.events:,} events per run)\n")
     width = max(len(r[0]) for r in rows)

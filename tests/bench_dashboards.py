@@ -34,9 +34,9 @@ def _touch(kind: str, time_column: str, value: str, disposition: str) -> str:
     return "named_struct(" + ", ".join(f"'{name}', {expr}" for name, expr in fields.items()) + ")"
 
 
-def synthesize(spark, tables: Tables, rows: int, end: datetime) -> None:
+def synthesize(spark, tables: Tables, rows: int, end: datetime, gold_only: bool = False) -> None:
     """Gold with `rows` impressions over DAYS days ending at `end`, Bronze with one row per
-    touch, 0.5% audit rows, one stream-progress row per 20k events."""
+    touch, 0.5% audit rows, one stream-progress row per 20k events (`gold_only`: Gold alone)."""
     ensure_tables(spark, tables)
     start_s, end_s = int((end - timedelta(days=DAYS)).timestamp()), int(end.timestamp())
     spark.sql(f"""
@@ -72,6 +72,8 @@ def synthesize(spark, tables: Tables, rows: int, end: datetime) -> None:
         FROM bench_impressions
     """)
     gold.select(*spark.table(tables.gold).columns).writeTo(tables.gold).append()
+    if gold_only:
+        return
     bronze = spark.sql(f"""
         SELECT t.event_id, t.event_type, g.impression_id, g.campaign_id, t.event_time AS event_timestamp,
                g.impression_id AS kafka_key, 'bench' AS kafka_topic, t.kafka_partition, t.kafka_offset,
@@ -179,4 +181,26 @@ def run(rows: int, repeats: int, settings) -> list[tuple[str, float, int]]:
         return time_queries(cursor, dashboard_queries(tables.prefix, end), repeats)
     finally:
         connection.close()
+        drop_namespaces(spark, tables)
+
+
+def merge_at_scale(gold_rows: int, topic: str, batch_size: int, work_dir: str) -> list[float]:
+    """Seconds of each Gold MERGE while the job drains `topic` into a Gold that already
+    holds `gold_rows` impressions."""
+    from conf.spark_session import build_spark
+    from jobs.attribution_streaming_job import parse_args, run as run_job
+    from tests.attribution_helpers import drop_namespaces
+
+    tables = Tables(f"benchmerge{uuid.uuid4().hex[:6]}_")
+    spark = build_spark("bench-merge")
+    started = time.perf_counter()
+    print(f"synthesizing {gold_rows:,} Gold rows ...", flush=True)
+    synthesize(spark, tables, gold_rows, datetime(2026, 1, 12, tzinfo=timezone.utc), gold_only=True)
+    print(f"  done in {time.perf_counter() - started:.0f}s; draining {topic} into it ...", flush=True)
+    try:
+        history = run_job(parse_args(["--trigger", "available-now", "--topic", topic, "--table-prefix",
+                                      tables.prefix, "--checkpoint", f"{work_dir}/{tables.prefix}",
+                                      "--max-offsets-per-trigger", str(batch_size)])).history
+        return [h["gold"] for h in history if "gold" in h]
+    finally:
         drop_namespaces(spark, tables)

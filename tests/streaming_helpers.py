@@ -15,7 +15,7 @@ import sys
 import threading
 import time
 import uuid
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -144,7 +144,14 @@ class Scenario:
 
     # --- the checks every failure scenario ends with
 
+    def refresh(self, spark) -> None:
+        """This session may hold table metadata from before the job's last commits (Iceberg's
+        catalog cache): read the tables afresh."""
+        for table in (self.tables.bronze, self.tables.gold, self.tables.audit):
+            spark.sql(f"REFRESH TABLE {table}")
+
     def assert_bronze_exactly_once(self, spark) -> None:
+        self.refresh(spark)
         rows = spark.table(self.tables.bronze).select("kafka_partition", "kafka_offset").collect()
         coordinates = [(r.kafka_partition, r.kafka_offset) for r in rows]
         assert len(coordinates) == len(set(coordinates)), "a Kafka record is in Bronze twice"
@@ -152,7 +159,13 @@ class Scenario:
 
     def assert_gold_and_audit_match(self, spark, expected=None) -> None:
         expected = expected or self.expected()
+        self.refresh(spark)
         assert_gold_matches(gold_rows(spark, f"SELECT * FROM {self.tables.gold}"), expected.gold)
         audit = spark.table(self.tables.audit).select("kafka_partition", "kafka_offset", "reason").collect()
-        assert len(audit) == len(expected.audit)
+        got = Counter((r.kafka_partition, r.kafka_offset) for r in audit)
+        twice = [c for c, n in got.items() if n > 1]
+        missing, extra = set(expected.audit) - set(got), set(got) - set(expected.audit)
+        assert not (twice or missing or extra), (
+            f"audit: {len(twice)} twice (e.g. {twice[:3]}), {len(missing)} missing (e.g. {sorted(missing)[:3]}), "
+            f"{len(extra)} unexpected (e.g. {sorted(extra)[:3]})")
         assert {(r.kafka_partition, r.kafka_offset): r.reason for r in audit} == expected.audit

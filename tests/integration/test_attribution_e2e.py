@@ -11,7 +11,7 @@ import pytest
 
 from tests.attribution_helpers import assert_gold_matches, gold_rows
 from tests.oracle import attribute
-from tests.streaming_helpers import Scenario
+from tests.streaming_helpers import BATCH_LINE, Scenario
 
 pytestmark = pytest.mark.stack
 
@@ -27,7 +27,7 @@ def pipeline_run(stack, spark, settings, tmp_path_factory):
 
 
 def test_the_job_ran_in_several_micro_batches(pipeline_run):
-    batch_lines = [line for line in pipeline_run["log"].splitlines() if line.startswith("batch ")]
+    batch_lines = [line for line in pipeline_run["log"].splitlines() if BATCH_LINE.match(line)]
     assert len(batch_lines) >= 3, pipeline_run["log"]
 
 
