@@ -8,6 +8,7 @@ comparisons are ratios of figures taken side by side.
 from __future__ import annotations
 
 import argparse
+import math
 import statistics
 import sys
 import time
@@ -76,6 +77,12 @@ def drop_prefix(prefix: str) -> None:
     from tests.attribution_helpers import drop_namespaces
 
     drop_namespaces(build_spark("bench"), Tables(prefix))
+
+
+def p95(values: list[float]) -> float:
+    """Nearest-rank 95th percentile."""
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)]
 
 
 def write_plots(directory: str, dashboard_times: list, merge_times: dict) -> None:
@@ -166,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(("job: Bronze only (events/s)", f"{bronze_rate:,.0f}", "", ""))
         rows.append(("job: full / Bronze-only", f"{full_rate / bronze_rate:.2f}", "target >= 0.6", ""))
         rows.append(("MERGE per batch, median (s)", f"{statistics.median(merges):.1f}",
-                     f"{len(merges)} batches", f"p95 {merges[int(0.95 * (len(merges) - 1))]:.1f}s"))
+                     f"{len(merges)} batches", f"p95 {p95(merges):.1f}s"))
         for prefix in (full_prefix, bronze_prefix):
             drop_prefix(prefix)
 
@@ -201,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
         for scale, seconds in merge_times.items():
             ordered = sorted(seconds)
             rows.append((f"MERGE per batch at {scale:,} Gold rows, median (s)", f"{statistics.median(ordered):.1f}",
-                         f"{len(ordered)} batches", f"p95 {ordered[int(0.95 * (len(ordered) - 1))]:.1f}s"))
+                         f"{len(ordered)} batches", f"p95 {p95(ordered):.1f}s"))
         if len(scales) >= 2:
             ratio = statistics.median(merge_times[scales[-1]]) / statistics.median(merge_times[scales[0]])
             rows.append((f"MERGE median {scales[-1]:,} / {scales[0]:,} rows", f"{ratio:.2f}", "target <= 1.5", ""))
