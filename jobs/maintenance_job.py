@@ -49,7 +49,9 @@ def _options(options: dict[str, str]) -> str:
 
 
 def bronze_compaction_sql(bronze: str, closed_before: datetime) -> str:
-    where = f"event_timestamp < {_timestamp(closed_before)}".replace("'", "''")
+    # Records whose time did not parse sit in the NULL hour, appended to by every batch:
+    # append-only like the rest, so compacting it never conflicts with ingest.
+    where = f"event_timestamp < {_timestamp(closed_before)} OR event_timestamp IS NULL".replace("'", "''")
     return (f"CALL {CATALOG_NAME}.system.rewrite_data_files(table => '{procedure_target(bronze)}', "
             f"where => '{where}', options => " + _options({
                 "target-file-size-bytes": str(TARGET_FILE_BYTES), "min-input-files": "2",
