@@ -20,7 +20,8 @@ def _tcp(address: str, timeout: float = 2.0) -> bool:
         return False
 
 
-def _http(url: str, timeout: float = 3.0) -> bool:
+def http_answers(url: str, timeout: float = 3.0) -> bool:
+    """True when anything answers HTTP at `url` (an error status counts: it is up)."""
     try:
         with urllib.request.urlopen(url, timeout=timeout):
             return True
@@ -34,11 +35,11 @@ def problems(settings: Settings, services: tuple[str, ...]) -> list[str]:
     checks = {
         "kafka": (lambda: any(_tcp(a.strip()) for a in settings.kafka_bootstrap_servers.split(",")),
                   f"Kafka not reachable at {settings.kafka_bootstrap_servers} (KAFKA_BOOTSTRAP_SERVERS)"),
-        "s3": (lambda: _http(settings.s3_endpoint),
+        "s3": (lambda: http_answers(settings.s3_endpoint),
                f"S3 store not reachable at {settings.s3_endpoint} (S3_ENDPOINT)"),
-        "catalog": (lambda: _http(f"{settings.catalog_uri.rstrip('/')}/v1/config"),
+        "catalog": (lambda: http_answers(f"{settings.catalog_uri.rstrip('/')}/v1/config"),
                     f"Iceberg REST catalog not reachable at {settings.catalog_uri} (CATALOG_URI)"),
-        "trino": (lambda: _http(f"{settings.trino_url}/v1/info"),
+        "trino": (lambda: http_answers(f"{settings.trino_url}/v1/info"),
                   f"Trino not reachable at {settings.trino_url} (TRINO_HOST, TRINO_PORT)"),
     }
     return [message for name in services for check, message in [checks[name]] if not check()]

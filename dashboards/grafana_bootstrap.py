@@ -19,6 +19,7 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
+from conf.preflight import http_answers
 from conf.settings import Settings, get_settings
 
 GRAFANA_DIR = Path(__file__).resolve().parent / "grafana"
@@ -121,15 +122,9 @@ def bootstrap(api, settings: Settings, dashboard: dict | None = None) -> list[st
     return actions
 
 
-def reachable(settings: Settings) -> bool:
-    from conf.preflight import _http
-
-    return _http(f"{settings.grafana_url}/api/health")
-
-
 def main() -> int:
     settings = get_settings()
-    if not reachable(settings):
+    if not http_answers(f"{settings.grafana_url}/api/health"):
         print(f"grafana: skipped — not reachable at {settings.grafana_url} (GRAFANA_URL); it runs in the "
               "compose profile (`make up`, which provisions it from dashboards/grafana/), it cannot be "
               "installed on the local stack")

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from string import Template
 
+from conf.preflight import http_answers
 from conf.settings import CATALOG_NAME, Settings, get_settings
 from dashboards.trino_views import qualify
 
@@ -219,15 +220,9 @@ def first_run_setup(settings: Settings) -> bool:
     return True
 
 
-def reachable(settings: Settings) -> bool:
-    from conf.preflight import _http
-
-    return _http(f"{settings.metabase_url}/api/health")
-
-
 def main() -> int:
     settings = get_settings()
-    if not reachable(settings):
+    if not http_answers(f"{settings.metabase_url}/api/health"):
         print(f"metabase: skipped — not reachable at {settings.metabase_url} (METABASE_URL); it runs in the "
               "compose profile (`make up`), it cannot be installed on the local stack")
         return 0
