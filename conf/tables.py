@@ -117,6 +117,7 @@ def gold_ddl(tables: Tables = DEFAULT_TABLES, name: str | None = None) -> str:
     return f"""
 CREATE TABLE IF NOT EXISTS {name or tables.gold} (
   impression_id STRING NOT NULL,
+  impression_id_day DATE COMMENT 'UTC day in a time-ordered (UUIDv7) impression_id, else null: the partition',
   campaign_id STRING,
   creative_id STRING,
   user_id STRING,
@@ -137,7 +138,7 @@ CREATE TABLE IF NOT EXISTS {name or tables.gold} (
   converted_event_id STRING COMMENT 'the conversion that set is_converted',
   touches ARRAY<{STORED_TOUCH_TYPE}> COMMENT 'every valid copy seen; derived columns use the canonical ones'
 ) USING iceberg
-PARTITIONED BY (bucket(16, impression_id))
+PARTITIONED BY (impression_id_day, bucket(8, impression_id))
 TBLPROPERTIES ({FORMAT_V2}, {MERGE_ON_READ}, 'write.parquet.compression-codec'='zstd')
 """.strip()
 
@@ -191,6 +192,11 @@ def ensure_tables(spark, tables: Tables = DEFAULT_TABLES) -> AttributionRules:
     for ddl in (bronze_ddl(tables), gold_ddl(tables), audit_ddl(tables), rules_ddl(tables),
                 stream_progress_ddl(tables.stream_progress)):
         spark.sql(ddl)
+    if "impression_id_day" not in spark.table(tables.gold).columns:
+        raise RuntimeError(
+            f"{tables.gold} was created by an older version (partitioned by bucket only, no impression_id_day). "
+            f"Rebuild it from Bronze: `spark-submit jobs/replay_job.py --target {tables.gold}_v2`, then swap the "
+            "tables (DROP + ALTER TABLE ... RENAME TO) and restart the job with its checkpoint.")
     return load_rules(spark, tables)
 
 

@@ -26,7 +26,7 @@ if __package__ in (None, ""):  # spark-submit runs this file as a script
 
 from conf.settings import Settings, get_settings  # noqa: E402
 from conf.tables import AttributionRules, Tables, ensure_tables  # noqa: E402
-from jobs.gold_merge import is_commit_conflict, merge_source, merge_sql  # noqa: E402
+from jobs.gold_merge import batch_days, days_predicate, is_commit_conflict, merge_source, merge_sql  # noqa: E402
 from jobs.stream_progress import ProgressRecorder, progress_row, write_progress  # noqa: E402
 from jobs.transforms import (  # noqa: E402
     parse_records,
@@ -146,11 +146,16 @@ class AttributionBatch:
         """The Gold MERGE; when it loses a commit race (to table maintenance rewriting the
         same files), Gold is re-read and the MERGE planned again: idempotent, so safe."""
         view = f"attribution_batch_{batch_id}"
-        batch_rows = touches_by_impression(to_touches(parsed))
+        touches = to_touches(parsed)
+        days = batch_days(touches)  # Gold partitions this batch can touch: the MERGE reads only these
+        if not days:
+            return
+        batch_rows = touches_by_impression(touches)
         for attempt in range(1, attempts + 1):
             try:
-                merge_source(batch_rows, spark.table(self.tables.gold), self.rules).createOrReplaceTempView(view)
-                spark.sql(merge_sql(view, self.tables.gold))
+                gold = spark.table(self.tables.gold).where(days_predicate(days))
+                merge_source(batch_rows, gold, self.rules).createOrReplaceTempView(view)
+                spark.sql(merge_sql(view, self.tables.gold, days))
                 return
             except Exception as error:  # noqa: BLE001 - only commit conflicts are retried
                 if attempt == attempts or not is_commit_conflict(error):

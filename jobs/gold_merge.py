@@ -15,10 +15,34 @@ from conf.tables import GOLD, TOUCH_FIELDS, AttributionRules
 TOUCH_NAMES = tuple(name for name, _ in TOUCH_FIELDS)
 
 GOLD_COLUMNS = (
-    "impression_id", "campaign_id", "creative_id", "user_id", "geo_country", "platform", "is_clicked",
+    "impression_id", "impression_id_day", "campaign_id", "creative_id", "user_id", "geo_country", "platform", "is_clicked",
     "is_converted", "impression_time", "click_time", "conversion_time", "cost", "revenue", "eligible",
     "is_late", "late_by_ms", "revenue_out_of_window", "last_updated_ts", "converted_event_id", "touches",
 )
+
+
+# A time-ordered impression id: a UUIDv7 (RFC 9562; its first 48 bits are Unix milliseconds),
+# optionally behind a prefix such as "imp-". Gold is partitioned by the UTC day in the id, so
+# a row's partition follows from its key alone and a MERGE reads only the days its batch's
+# ids name — whatever the arrival order, and however large Gold has grown. Other ids get a
+# NULL day (one partition: correct, but not pruned).
+UUID7_SUFFIX = "[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$"
+
+
+def impression_id_day(column: str = "impression_id") -> str:
+    """SQL: the UTC day encoded in a UUIDv7 impression id, or NULL."""
+    hex_ms = f"substr(right({column}, 36), 1, 8) || substr(right({column}, 36), 10, 4)"
+    return (f"CASE WHEN lower({column}) RLIKE '{UUID7_SUFFIX}' "
+            f"THEN date_from_unix_date(CAST(floor(CAST(conv({hex_ms}, 16, 10) AS BIGINT) / 86400000) AS INT)) END")
+
+
+def days_predicate(days, column: str = "impression_id_day") -> str:
+    """SQL: `column` is one of `days` (dates; None stands for the NULL partition)."""
+    known = sorted(day for day in days if day is not None)
+    terms = [f"{column} IN ({', '.join(f'DATE {day.isoformat()!r}' for day in known)})"] if known else []
+    if any(day is None for day in days):
+        terms.append(f"{column} IS NULL")
+    return "(" + " OR ".join(terms) + ")" if terms else "false"
 
 
 def strip_dispositions(stored_touches: str) -> str:
@@ -100,6 +124,7 @@ def derivation_steps(touches: str, rules: AttributionRules) -> list[tuple[str, s
         (clicks, _valid_clicks(canonical, impression)),
         (conversions, _conversions(canonical, clicks, rules.lookback_seconds)),
         (first, f"try_element_at(filter({conversions}, w -> w.eligible), 1)"),
+        ("impression_id_day", impression_id_day("impression_id")),
         ("campaign_id", f"{impression}.campaign_id"),
         ("creative_id", f"{impression}.creative_id"),
         ("user_id", f"{impression}.user_id"),
@@ -146,10 +171,20 @@ def merge_source(batch, gold, rules: AttributionRules):
     return derive_gold(combined, rules)
 
 
-def merge_sql(source_view: str, target: str = GOLD) -> str:
-    """Upsert fully derived rows; the source has one row per impression_id."""
+def batch_days(touches) -> list:
+    """The impression-id days a batch's touches name (one small Spark action)."""
+    from pyspark.sql import functions as F
+
+    return [row.day for row in touches.select(F.expr(impression_id_day()).alias("day")).distinct().collect()]
+
+
+def merge_sql(source_view: str, target: str = GOLD, days=None) -> str:
+    """Upsert fully derived rows; the source has one row per impression_id. With `days` (the
+    batch's impression-id days), the target-only condition prunes the scan to those
+    partitions: a row's day is a function of its id, so no matching row lies elsewhere."""
+    pruning = f" AND {days_predicate(days, 't.impression_id_day')}" if days is not None else ""
     return (
-        f"MERGE INTO {target} t USING {source_view} s ON t.impression_id = s.impression_id "
+        f"MERGE INTO {target} t USING {source_view} s ON t.impression_id = s.impression_id{pruning} "
         "WHEN MATCHED THEN UPDATE SET * WHEN NOT MATCHED THEN INSERT *"
     )
 

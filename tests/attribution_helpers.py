@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 
 from conf.tables import AttributionRules
 
-GOLD_FIELDS = ("impression_id", "campaign_id", "creative_id", "user_id", "geo_country", "platform", "is_clicked",
+GOLD_FIELDS = ("impression_id", "impression_id_day", "campaign_id", "creative_id", "user_id", "geo_country", "platform", "is_clicked",
                "is_converted", "impression_time", "click_time", "conversion_time", "cost", "revenue", "eligible",
                "is_late", "late_by_ms", "revenue_out_of_window", "converted_event_id")
 TIME_FIELDS = ("impression_time", "click_time", "conversion_time")
@@ -27,6 +27,12 @@ def event(event_type: str, event_id: str, at: float, impression_id: str = "imp-1
         base["conversion_value"] = 40.0
     base.update(fields)
     return base
+
+
+def uuid7_id(number: int, at: float, prefix: str = "imp-") -> str:
+    """A UUIDv7 impression id created at T0 + `at` seconds (its partition day follows)."""
+    ms, tail = int((T0 + at) * 1000), f"{number:018x}"
+    return f"{prefix}{ms >> 16:08x}-{ms & 0xFFFF:04x}-7{tail[:3]}-8{tail[3:6]}-{tail[6:]}"
 
 
 def record(value, arrival: float, offset: int, partition: int = 0, key: str = "imp-1") -> dict:

@@ -135,6 +135,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="Gold sizes at which to time the per-batch MERGE ('' skips it)")
     parser.add_argument("--merge-events", type=int, default=300_000,
                         help="events drained into each pre-filled Gold, in batches of --batch-size")
+    parser.add_argument("--freshness-rate", type=float, default=5000,
+                        help="events/s for the end-to-end freshness run (0 skips it)")
+    parser.add_argument("--freshness-seconds", type=float, default=180, help="measured seconds of that run")
     parser.add_argument("--output-dir", default="bench-out", help="where the plots (PNG) go")
     args = parser.parse_args(argv)
 
@@ -182,6 +185,15 @@ def main(argv: list[str] | None = None) -> int:
         rows.append((f"dims run at {args.dims_campaigns:,} campaigns x {args.dims_snapshots} snapshots (s)",
                      f"{statistics.median(seconds):.1f}", "", f"runs: {', '.join(f'{x:.1f}' for x in seconds)}"))
 
+    if args.freshness_rate:
+        from tests import bench_freshness
+
+        fresh = bench_freshness.run(args.freshness_rate, args.freshness_seconds, get_settings())
+        rows.append((f"freshness at {args.freshness_rate:,.0f} events/s, p50 (s)", f"{fresh['p50']:.1f}", "",
+                     f"{fresh['impressions']:,} impressions, {fresh['batches']} batches"))
+        rows.append((f"freshness at {args.freshness_rate:,.0f} events/s, p95 (s)", f"{fresh['p95']:.1f}",
+                     "target <= 15 s", "produced -> visible through Trino"))
+
     dashboard_times = []
     if args.dashboard_rows:
         from tests import bench_dashboards
@@ -204,7 +216,14 @@ def main(argv: list[str] | None = None) -> int:
         generate(["--count", str(args.merge_events), "--seed", "4", "--topic", topic, "--quiet"])
         with tempfile.TemporaryDirectory() as work_dir:
             for scale in scales:
-                merge_times[scale] = bench_dashboards.merge_at_scale(scale, topic, args.batch_size, work_dir)
+                measured = bench_dashboards.merge_at_scale(scale, topic, args.batch_size, work_dir)
+                merge_times[scale] = measured["merges"]
+                before, after = measured["before"], measured["after"]
+                rows.append((f"Gold files at {scale:,} rows: data / delete, before -> after maintenance",
+                             f"{before['data files']}/{before['delete files']} -> "
+                             f"{after['data files']}/{after['delete files']}", "",
+                             f"pass {measured['maintenance_s']:.0f}s; partitions left with deletes: "
+                             f"{measured['partitions_with_deletes']}"))
         for scale, seconds in merge_times.items():
             ordered = sorted(seconds)
             rows.append((f"MERGE per batch at {scale:,} Gold rows, median (s)", f"{statistics.median(ordered):.1f}",

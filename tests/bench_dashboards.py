@@ -17,6 +17,7 @@ from datetime import datetime, timedelta, timezone
 from conf.tables import TOUCH_FIELDS, Tables, ensure_tables
 from dashboards import grafana_bootstrap, metabase_bootstrap
 from dashboards.trino_views import apply_views, qualified_name, qualify, view_names
+from jobs.gold_merge import impression_id_day
 
 DAYS = 7
 CAMPAIGNS = 50
@@ -34,27 +35,36 @@ def _touch(kind: str, time_column: str, value: str, disposition: str) -> str:
     return "named_struct(" + ", ".join(f"'{name}', {expr}" for name, expr in fields.items()) + ")"
 
 
-def synthesize(spark, tables: Tables, rows: int, end: datetime, gold_only: bool = False) -> None:
-    """Gold with `rows` impressions over DAYS days ending at `end`, Bronze with one row per
-    touch, 0.5% audit rows, one stream-progress row per 20k events (`gold_only`: Gold alone)."""
+def synthesize(spark, tables: Tables, rows: int, end: datetime, gold_only: bool = False, days: int = DAYS) -> None:
+    """Gold with `rows` impressions over `days` days ending at `end` (time-ordered UUIDv7 ids,
+    as the generator's), Bronze with one row per touch, 0.5% audit rows, one stream-progress
+    row per 20k events (`gold_only`: Gold alone)."""
     ensure_tables(spark, tables)
-    start_s, end_s = int((end - timedelta(days=DAYS)).timestamp()), int(end.timestamp())
+    start_s, end_s = int((end - timedelta(days=days)).timestamp()), int(end.timestamp())
+    spark.sql(f"""
+        SELECT *, concat('imp-', substr(ms, 1, 8), '-', substr(ms, 9, 4), '-7', substr(tail, 1, 3), '-8',
+                         substr(tail, 4, 3), '-', substr(tail, 7, 12)) AS impression_id
+        FROM (SELECT *, lower(lpad(hex(unix_millis(impression_time)), 12, '0')) AS ms,
+                     lower(lpad(hex(id), 18, '0')) AS tail
+              FROM (SELECT id, timestamp_seconds({start_s} + pmod(hash(id, 4), {days * 86400})) AS impression_time
+                    FROM range({rows})))
+    """).createOrReplaceTempView("bench_ids")
     spark.sql(f"""
         SELECT id,
-               concat('imp-', id) AS impression_id,
+               impression_id,
                format_string('camp-%05d', CAST(id % {CAMPAIGNS} AS INT)) AS campaign_id,
                format_string('cr-%05d-%d', CAST(id % {CAMPAIGNS} AS INT), CAST(id % 7 % 5 AS INT)) AS creative_id,
                concat('u-', CAST(pmod(hash(id, 1), {max(rows // 20, 1)}) AS STRING)) AS user_id,
                element_at(array('US','DE','GB','FR','NL','BR','IN','JP','CA','ES'), CAST(pmod(hash(id, 2), 10) AS INT) + 1) AS geo_country,
                element_at(array('IOS','ANDROID','WEB'), CAST(pmod(hash(id, 3), 3) AS INT) + 1) AS platform,
-               timestamp_seconds({start_s} + pmod(hash(id, 4), {DAYS * 86400})) AS impression_time,
+               impression_time,
                pmod(hash(id, 5), 1000) < 50 AS is_clicked,
                pmod(hash(id, 5), 1000) < 5 AS is_converted,
                0.03 + pmod(hash(id, 6), 1200) / 10000.0 AS cost
-        FROM range({rows})
+        FROM bench_ids
     """).createOrReplaceTempView("bench_impressions")
     gold = spark.sql(f"""
-        SELECT impression_id, campaign_id, creative_id, user_id, geo_country, platform, is_clicked, is_converted,
+        SELECT impression_id, {impression_id_day()} AS impression_id_day, campaign_id, creative_id, user_id, geo_country, platform, is_clicked, is_converted,
                impression_time,
                IF(is_clicked, impression_time + make_interval(0, 0, 0, 0, 0, 0, 30), NULL) AS click_time,
                IF(is_converted, impression_time + make_interval(0, 0, 0, 0, 2, 0, 0), NULL) AS conversion_time,
@@ -89,7 +99,7 @@ def synthesize(spark, tables: Tables, rows: int, end: datetime, gold_only: bool 
         SELECT element_at(array('PARSE_ERROR','MISSING_KEY','UNKNOWN_TYPE','BAD_VALUE'), CAST(id % 4 AS INT) + 1) AS reason,
                'synthetic' AS detail, CAST(NULL AS STRING) AS event_id, CAST(NULL AS STRING) AS event_type,
                CAST(NULL AS STRING) AS impression_id, 'bench' AS kafka_topic, CAST(id % 4 AS INT) AS kafka_partition,
-               id + {rows * 3} AS kafka_offset, timestamp_seconds({start_s} + id * {DAYS * 86400 // max(rows // 200, 1)}) AS kafka_timestamp,
+               id + {rows * 3} AS kafka_offset, timestamp_seconds({start_s} + id * {days * 86400 // max(rows // 200, 1)}) AS kafka_timestamp,
                '{{' AS raw_payload, current_timestamp() AS audited_at
         FROM range({max(rows // 200, 1)})
     """)
@@ -184,23 +194,40 @@ def run(rows: int, repeats: int, settings) -> list[tuple[str, float, int]]:
         drop_namespaces(spark, tables)
 
 
-def merge_at_scale(gold_rows: int, topic: str, batch_size: int, work_dir: str) -> list[float]:
+GENERATOR_START = datetime(2026, 1, 5, tzinfo=timezone.utc)  # the generator's default --start
+
+
+def merge_at_scale(gold_rows: int, topic: str, batch_size: int, work_dir: str,
+                   rows_per_day: int = 100_000) -> dict:
     """Seconds of each Gold MERGE while the job drains `topic` into a Gold that already
-    holds `gold_rows` impressions."""
+    holds `gold_rows` impressions of history: `rows_per_day` per day, in the days before the
+    topic's traffic — a Gold grown by more days of the same traffic, as in production.
+    Then one maintenance pass, with Gold's file counts before and after."""
+    from conf.settings import get_settings
     from conf.spark_session import build_spark
     from jobs.attribution_streaming_job import parse_args, run as run_job
+    from jobs.maintenance_job import file_counts, run_once
     from tests.attribution_helpers import drop_namespaces
 
     tables = Tables(f"benchmerge{uuid.uuid4().hex[:6]}_")
     spark = build_spark("bench-merge")
     started = time.perf_counter()
     print(f"synthesizing {gold_rows:,} Gold rows ...", flush=True)
-    synthesize(spark, tables, gold_rows, datetime(2026, 1, 12, tzinfo=timezone.utc), gold_only=True)
+    synthesize(spark, tables, gold_rows, GENERATOR_START, gold_only=True, days=max(gold_rows // rows_per_day, 1))
     print(f"  done in {time.perf_counter() - started:.0f}s; draining {topic} into it ...", flush=True)
     try:
         history = run_job(parse_args(["--trigger", "available-now", "--topic", topic, "--table-prefix",
                                       tables.prefix, "--checkpoint", f"{work_dir}/{tables.prefix}",
                                       "--max-offsets-per-trigger", str(batch_size)])).history
-        return [h["gold"] for h in history if "gold" in h]
+        result = {"merges": [h["gold"] for h in history if "gold" in h], "before": file_counts(spark, tables.gold)}
+        began = time.perf_counter()
+        run_once(spark, tables, get_settings())
+        result["maintenance_s"] = time.perf_counter() - began
+        spark.sql(f"REFRESH TABLE {tables.gold}")
+        result["after"] = file_counts(spark, tables.gold)
+        result["partitions_with_deletes"] = spark.sql(
+            f"SELECT count(*) AS n FROM {tables.gold}.partitions "
+            "WHERE position_delete_file_count + equality_delete_file_count > 0").first().n
+        return result
     finally:
         drop_namespaces(spark, tables)

@@ -10,12 +10,26 @@ from __future__ import annotations
 
 import json
 import math
+import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 
 TYPES = ("IMPRESSION", "CLICK", "CONVERSION")
 LOOKBACK_US = 7 * 86_400 * 1_000_000
 LATE_THRESHOLD_MS = 3_600 * 1_000
+
+
+def id_day(impression_id: str):
+    """The UTC day in a UUIDv7 impression id (its last 36 characters), else None."""
+    tail = impression_id[-36:].lower()
+    try:
+        parsed = uuid.UUID(tail)
+    except ValueError:
+        return None
+    if str(parsed) != tail or parsed.version != 7 or parsed.variant != uuid.RFC_4122:
+        return None
+    return date(1970, 1, 1) + timedelta(days=(parsed.int >> 80) // 86_400_000)
 
 
 def _blank(value) -> bool:
@@ -155,6 +169,7 @@ def _row(impression_id, copies, lookback_us, late_threshold_ms, dispositions) ->
     source = impression.event if impression else {}
     return {
         "impression_id": impression_id,
+        "impression_id_day": id_day(impression_id),
         "campaign_id": source.get("campaign_id"),
         "creative_id": source.get("creative_id"),
         "user_id": source.get("user_id"),

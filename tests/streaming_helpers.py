@@ -74,6 +74,21 @@ class JobProcess:
             seen += bool(BATCH_LINE.match(line))
         return seen >= count
 
+    def wait_for_output(self, text: str, timeout: float) -> bool:
+        """True once a line containing `text` appeared, False on timeout or exit."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if text in self.lines.get(timeout=1):
+                    return True
+            except queue.Empty:
+                if self.process.poll() is not None:
+                    return False
+        return False
+
+    def batch_lines(self) -> list[str]:
+        return [line for line in list(self.log) if BATCH_LINE.match(line)]
+
     def records_done(self) -> int:
         """Records of every batch the job reported as committed."""
         return sum(int(m.group(1).replace(",", "")) for line in list(self.log) if (m := BATCH_LINE.match(line)))
@@ -86,6 +101,28 @@ class JobProcess:
 
     def tail(self, lines: int = 40) -> str:
         return "".join(self.log[-lines:])
+
+    def driver(self):
+        """The Python driver (spark-submit's child), as a psutil process."""
+        import psutil
+
+        def command_line(process) -> str:
+            try:
+                return " ".join(process.cmdline())
+            except psutil.Error:  # short-lived helpers of spark-submit come and go (zombies)
+                return ""
+
+        return next(p for p in psutil.Process(self.process.pid).children(recursive=True)
+                    if os.path.basename(JOB) in command_line(p))
+
+    def stop(self, timeout: float = 120) -> None:
+        """SIGTERM to the driver (it finishes the running batch and exits), SIGKILL if it does not."""
+        if self.process.poll() is None:
+            try:
+                self.driver().send_signal(signal.SIGTERM)
+                self.process.wait(timeout=timeout)
+            except (StopIteration, subprocess.TimeoutExpired):
+                self.kill()
 
     def kill(self) -> None:
         if self.process.poll() is None:

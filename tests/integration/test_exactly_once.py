@@ -92,24 +92,13 @@ def test_replay_and_verify_commands(spark, killed_run, capsys):
 
 def test_sigterm_stops_after_the_current_batch_and_a_restart_completes(stack, spark, settings, tmp_path):
     """SIGTERM to the driver lets the running batch commit, exits 0, and loses nothing."""
-    import psutil
-
     scenario = Scenario.generated("term", tmp_path, 12_000, 78, settings,
                                   job_args=["--max-offsets-per-trigger", "4000"],
                                   env={"TRIGGER_INTERVAL": "1 second"})
     try:
         job = scenario.start()
         assert job.wait_for_batches(1)
-
-        def command_line(process) -> str:
-            try:
-                return " ".join(process.cmdline())
-            except psutil.Error:  # short-lived helpers of spark-submit come and go (zombies)
-                return ""
-
-        driver = next(p for p in psutil.Process(job.process.pid).children(recursive=True)
-                      if "attribution_streaming_job.py" in command_line(p))
-        driver.send_signal(signal.SIGTERM)
+        job.driver().send_signal(signal.SIGTERM)
         assert job.process.wait(timeout=180) == 0, job.tail(30)
         assert any("SIGTERM: stopping after the current batch" in line for line in job.log)
         assert spark.table(scenario.tables.bronze).count() == job.records_done()  # every reported batch is whole

@@ -65,3 +65,18 @@ def test_merge_source_has_one_row_per_impression(spark, records):
     batch = touches_by_impression(to_touches(with_validation(parse_records(kafka_frame(spark, records * 2)))))
     rows = batch.collect()
     assert [r.impression_id for r in rows] == ["imp-1"] and len(rows[0].touches) == 4
+
+
+def test_impression_id_day_reads_uuid7_ids_like_the_oracle(spark):
+    from jobs.gold_merge import impression_id_day
+    from tests.attribution_helpers import uuid7_id
+    from tests.oracle import id_day
+
+    ids = [uuid7_id(1, 0), uuid7_id(2, 86_399.999), uuid7_id(3, 86_400), uuid7_id(4, -0.001, prefix=""),
+           uuid7_id(5, 0).upper(), "imp-1", "imp-0190c3f2-7d61-4a30-9e30-d8f16adf91b7",  # version 4
+           "imp-0190c3f2-7d61-7a30-ce30-d8f16adf91b7",  # variant bits not RFC 9562
+           "0190c3f27d617a309e30d8f16adf91b7", ""]
+    frame = spark.createDataFrame([(i,) for i in ids], "impression_id string")
+    got = {row.impression_id: row.day for row in frame.selectExpr("impression_id", f"{impression_id_day()} AS day").collect()}
+    assert got == {i: id_day(i) for i in ids}
+    assert sorted({d.isoformat() for d in got.values() if d}) == ["2026-01-04", "2026-01-05", "2026-01-06"]

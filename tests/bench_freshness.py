@@ -1,0 +1,107 @@
+"""End-to-end freshness at a steady rate: the generator on the real clock sends `rate`
+events/s while the streaming job (spark-submit, processing-time trigger) runs, and Trino
+is polled about once a second. An impression produced at p that Trino first returns at
+poll time t has freshness t - p (a poll lands within a second of the commit, so figures
+are upper bounds by at most the poll interval plus the query time).
+
+    python -m tests.bench --freshness-rate 5000 --freshness-seconds 180    (part of `make bench`)
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+import threading
+import time
+import uuid
+from datetime import datetime, timedelta, timezone
+
+
+def weighted_percentile(samples: list[tuple[float, int]], fraction: float) -> float:
+    """Nearest-rank percentile of (value, count) samples."""
+    ordered = sorted(samples)
+    total = sum(count for _, count in ordered)
+    rank, seen = max(1, math.ceil(fraction * total)), 0
+    for value, count in ordered:
+        seen += count
+        if seen >= rank:
+            return value
+    raise ValueError("no samples")
+
+
+def _poll(cursor, gold: str, day: str, since: float, until: float) -> list[tuple[float, int]]:
+    """Impressions per event second with since < impression_time <= until."""
+    cursor.execute(f"""
+        SELECT CAST(floor(to_unixtime(impression_time)) AS BIGINT), count(*)
+        FROM {gold}
+        WHERE impression_id_day >= DATE '{day}'
+          AND impression_time > from_unixtime({since}) AND impression_time <= from_unixtime({until})
+        GROUP BY 1""")
+    return [(float(second), count) for second, count in cursor.fetchall()]
+
+
+def run(rate: float, seconds: float, settings, warmup: float = 60.0) -> dict:
+    """Run the job against a fresh topic and tables for `warmup` + `seconds` of traffic;
+    freshness samples come from impressions produced after the warm-up."""
+    import trino
+
+    from conf.tables import Tables
+    from producers.ad_traffic_generator import ensure_topic
+    from producers.ad_traffic_generator import main as generate
+    from tests.attribution_helpers import spark_submit_env
+    from tests.bench import drop_prefix
+    from tests.streaming_helpers import JobProcess
+
+    run_id = uuid.uuid4().hex[:8]
+    tables, topic = Tables(f"benchfresh{run_id}_"), f"bench_fresh_{run_id}"
+    gold = tables.gold.split(".", 1)[1]
+    ensure_topic(settings.kafka_bootstrap_servers, topic, settings.kafka_partitions)
+    connection = trino.dbapi.connect(host=settings.trino_host, port=settings.trino_port, user=settings.trino_user,
+                                     catalog=settings.catalog_name)
+    cursor = connection.cursor()
+    with tempfile.TemporaryDirectory() as work:
+        job = JobProcess(["--topic", topic, "--checkpoint", f"{work}/checkpoint", "--trigger", "processing-time"],
+                         spark_submit_env(tables.prefix))
+        try:
+            print(f"freshness: job starting; then {rate:,.0f} events/s for {warmup + seconds:.0f}s "
+                  f"(the first {warmup:.0f}s are warm-up) ...", flush=True)
+            generator = threading.Thread(target=generate, daemon=True, args=([
+                "--clock", "real", "--rate", str(rate), "--duration", str(warmup + seconds), "--topic", topic,
+                "--seed", "5", "--quiet"],))
+            # The job's session takes ~20 s to start; traffic begins once it reads the topic.
+            if not job.wait_for_output("attribution job:", timeout=180):
+                raise RuntimeError("the streaming job did not start:\n" + job.tail())
+            started = time.time()
+            generator.start()
+            window = (started + warmup, started + warmup + seconds)
+            day = (datetime.fromtimestamp(started, timezone.utc) - timedelta(days=1)).date().isoformat()
+            samples: list[tuple[float, int]] = []
+            newest, last_report = started - 1, started
+            while time.time() < window[1] + 120:
+                poll_started = time.time()
+                cursor.execute(f"SELECT to_unixtime(max(impression_time)) FROM {gold} "
+                               f"WHERE impression_id_day >= DATE '{day}'")
+                latest = cursor.fetchone()[0]
+                seen_at = time.time()
+                if latest is not None and latest > newest:
+                    for second, count in _poll(cursor, gold, day, newest, latest):
+                        if window[0] <= second < window[1]:
+                            samples.append((seen_at - (second + 0.5), count))
+                    newest = latest
+                if newest >= window[1] - 1:
+                    break
+                if seen_at - last_report >= 30:
+                    behind = seen_at - newest
+                    print(f"  {seen_at - started:5.0f}s: newest impression in Gold is {behind:.1f}s old", flush=True)
+                    last_report = seen_at
+                time.sleep(max(0.0, 1.0 - (time.time() - poll_started)))
+            generator.join(timeout=60)
+            batches = job.batch_lines()
+        finally:
+            job.stop()
+            connection.close()
+    drop_prefix(tables.prefix)
+    if not samples:
+        raise RuntimeError("no impression of the measuring window became visible in Gold:\n" + job.tail())
+    return {"p50": weighted_percentile(samples, 0.50), "p95": weighted_percentile(samples, 0.95),
+            "impressions": sum(count for _, count in samples), "batches": len(batches)}
