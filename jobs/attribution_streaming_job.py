@@ -118,10 +118,12 @@ class AttributionBatch:
             crash_if_requested(name)
 
         try:
-            self.record_progress(spark)
+            timed("progress", lambda: self.record_progress(spark))
+            read_started = time.monotonic()
             totals = parsed.selectExpr(
                 "count(*) AS records", "count_if(reject_reason IS NOT NULL) AS rejected",
                 "unix_micros(max(IF(reject_reason IS NULL, event_timestamp, NULL))) AS max_event_us").first()
+            phases["read"] = time.monotonic() - read_started  # fetch from Kafka, parse, validate, cache
             records, rejected = totals.records, totals.rejected
             if records == 0:
                 return

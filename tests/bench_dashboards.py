@@ -213,7 +213,11 @@ def merge_at_scale(gold_rows: int, topic: str, batch_size: int, work_dir: str,
     spark = build_spark("bench-merge")
     started = time.perf_counter()
     print(f"synthesizing {gold_rows:,} Gold rows ...", flush=True)
-    synthesize(spark, tables, gold_rows, GENERATOR_START, gold_only=True, days=max(gold_rows // rows_per_day, 1))
+    days = max(gold_rows // rows_per_day, 1)
+    for first in range(0, days, 10):  # ten days per append keeps the writers' memory bounded
+        chunk = min(10, days - first)
+        synthesize(spark, tables, gold_rows * chunk // days, GENERATOR_START - timedelta(days=first),
+                   gold_only=True, days=chunk)
     print(f"  done in {time.perf_counter() - started:.0f}s; draining {topic} into it ...", flush=True)
     try:
         history = run_job(parse_args(["--trigger", "available-now", "--topic", topic, "--table-prefix",
