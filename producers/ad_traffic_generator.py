@@ -103,7 +103,7 @@ class FunnelSimulator:
         48 bits of Unix milliseconds, then seeded random bits. Gold is partitioned by the day
         in the impression id, so a MERGE reads only the days a batch names."""
         bits = self.rng.getrandbits(128)
-        h = f"{int(at * 1000) & 0xFFFF_FFFF_FFFF:012x}{bits:032x}"
+        h = f"{round(at * 1000) & 0xFFFF_FFFF_FFFF:012x}{bits:032x}"
         return f"{h[:8]}-{h[8:12]}-7{h[13:16]}-{'89ab'[bits & 3]}{h[17:20]}-{h[20:32]}"
 
     def _schedule(self, arrival: float, key: str, value: bytes, kind: str) -> None:

@@ -129,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dims-campaigns", type=int, default=0,
                         help="SCD2 benchmark: campaigns per snapshot (e.g. 10000; 0 skips it)")
     parser.add_argument("--dims-snapshots", type=int, default=50, help="SCD2 benchmark: snapshots of history")
-    parser.add_argument("--dashboard-rows", type=int, default=1_000_000,
+    parser.add_argument("--dashboard-rows", type=int, default=10_000_000,
                         help="Gold rows for the dashboard query times (0 skips them)")
     parser.add_argument("--merge-scales", default="1000000,10000000",
                         help="Gold sizes at which to time the per-batch MERGE ('' skips it)")

@@ -20,6 +20,7 @@ from dashboards.trino_views import apply_views, qualified_name, qualify, view_na
 from jobs.gold_merge import impression_id_day
 
 DAYS = 7
+CHUNK = 2_000_000
 CAMPAIGNS = 50
 ROW_LEVEL_VIEWS = ("attribution_dispositions", "impressions_with_campaign_version")
 
@@ -40,14 +41,23 @@ def synthesize(spark, tables: Tables, rows: int, end: datetime, gold_only: bool 
     as the generator's), Bronze with one row per touch, 0.5% audit rows, one stream-progress
     row per 20k events (`gold_only`: Gold alone)."""
     ensure_tables(spark, tables)
-    start_s, end_s = int((end - timedelta(days=days)).timestamp()), int(end.timestamp())
+    for first in range(0, rows, CHUNK):  # appends of at most CHUNK impressions keep memory bounded
+        _synthesize_chunk(spark, tables, first, min(first + CHUNK, rows), rows, end, gold_only, days)
+    if not gold_only:
+        _synthesize_audit_and_progress(spark, tables, rows, end, days)
+
+
+def _synthesize_chunk(spark, tables: Tables, first: int, last: int, rows: int, end: datetime, gold_only: bool,
+                      days: int) -> None:
+    """Gold (and Bronze) rows of impressions first..last-1 of `rows`."""
+    start_s = int((end - timedelta(days=days)).timestamp())
     spark.sql(f"""
         SELECT *, concat('imp-', substr(ms, 1, 8), '-', substr(ms, 9, 4), '-7', substr(tail, 1, 3), '-8',
                          substr(tail, 4, 3), '-', substr(tail, 7, 12)) AS impression_id
         FROM (SELECT *, lower(lpad(hex(unix_millis(impression_time)), 12, '0')) AS ms,
                      lower(lpad(hex(id), 18, '0')) AS tail
               FROM (SELECT id, timestamp_seconds({start_s} + pmod(hash(id, 4), {days * 86400})) AS impression_time
-                    FROM range({rows})))
+                    FROM range({first}, {last})))
     """).createOrReplaceTempView("bench_ids")
     spark.sql(f"""
         SELECT id,
@@ -84,7 +94,8 @@ def synthesize(spark, tables: Tables, rows: int, end: datetime, gold_only: bool 
     gold.select(*spark.table(tables.gold).columns).writeTo(tables.gold).append()
     if gold_only:
         return
-    bronze = spark.sql(f"""
+    gold.createOrReplaceTempView("bench_gold")
+    bronze = spark.sql("""
         SELECT t.event_id, t.event_type, g.impression_id, g.campaign_id, t.event_time AS event_timestamp,
                g.impression_id AS kafka_key, 'bench' AS kafka_topic, t.kafka_partition, t.kafka_offset,
                t.arrival_time AS kafka_timestamp, current_timestamp() AS ingested_at,
@@ -92,9 +103,13 @@ def synthesize(spark, tables: Tables, rows: int, end: datetime, gold_only: bool 
                                     'impression_id', g.impression_id, 'campaign_id', t.campaign_id,
                                     'user_id', t.user_id, 'event_timestamp', unix_seconds(t.event_time))) AS raw_payload,
                CAST(NULL AS STRING) AS parse_error
-        FROM {tables.gold} g LATERAL VIEW explode(touches) AS t
+        FROM bench_gold g LATERAL VIEW explode(touches) AS t
     """)
     bronze.select(*spark.table(tables.bronze).columns).writeTo(tables.bronze).append()
+
+
+def _synthesize_audit_and_progress(spark, tables: Tables, rows: int, end: datetime, days: int) -> None:
+    start_s, end_s = int((end - timedelta(days=days)).timestamp()), int(end.timestamp())
     audit = spark.sql(f"""
         SELECT element_at(array('PARSE_ERROR','MISSING_KEY','UNKNOWN_TYPE','BAD_VALUE'), CAST(id % 4 AS INT) + 1) AS reason,
                'synthetic' AS detail, CAST(NULL AS STRING) AS event_id, CAST(NULL AS STRING) AS event_type,

@@ -48,6 +48,17 @@ def test_every_record_is_keyed_by_its_impression_id(clean_run):
         assert json.loads(record["value"])["impression_id"] == record["key"]
 
 
+def test_impression_ids_are_uuid7_minted_at_the_impression_time(clean_run):
+    """Gold's partition is the day in the id: it must be the impression's own time."""
+    import uuid
+
+    impressions = [e for e in valid_events(clean_run) if e["event_type"] == "IMPRESSION"]
+    for event in impressions[:: max(len(impressions) // 2000, 1)]:
+        parsed = uuid.UUID(event["impression_id"].removeprefix("imp-"))
+        assert parsed.version == 7 and parsed.variant == uuid.RFC_4122
+        assert abs((parsed.int >> 80) - event["event_timestamp"] * 1000) <= 1, event  # ms, as rounded
+
+
 def test_records_come_in_arrival_order_and_cover_more_than_a_week(clean_run):
     arrivals = [r["arrival_ms"] for r in clean_run]
     assert arrivals == sorted(arrivals)

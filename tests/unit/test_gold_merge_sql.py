@@ -1,0 +1,22 @@
+"""The MERGE's partition pruning as SQL text: a row's partition is a function of its key,
+so the target condition must name every day of the batch, the NULL day included."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from jobs.gold_merge import days_predicate, merge_sql
+
+
+def test_days_predicate_names_each_day_and_the_null_partition():
+    assert days_predicate([date(2026, 1, 6), None, date(2026, 1, 5)], "t.d") == (
+        "(t.d IN (DATE '2026-01-05', DATE '2026-01-06') OR t.d IS NULL)")
+    assert days_predicate([date(2026, 1, 5)]) == "(impression_id_day IN (DATE '2026-01-05'))"
+    assert days_predicate([None]) == "(impression_id_day IS NULL)"
+    assert days_predicate([]) == "false"
+
+
+def test_merge_prunes_the_target_by_the_batch_days_only_when_given():
+    pruned = merge_sql("src", "lakehouse.gold.t", [date(2026, 1, 5)])
+    assert "ON t.impression_id = s.impression_id AND (t.impression_id_day IN (DATE '2026-01-05'))" in pruned
+    assert "impression_id_day" not in merge_sql("src", "lakehouse.gold.t")
