@@ -82,8 +82,9 @@ class AttributionBatch:
     """The foreachBatch function: Bronze, audit, then Gold, each safe to run twice."""
 
     def __init__(self, rules: AttributionRules, writer_id: str, tables: Tables,
-                 sinks: tuple[str, ...] = ("bronze", "audit", "gold")) -> None:
+                 sinks: tuple[str, ...] = ("bronze", "audit", "gold"), progress_every: float = 0) -> None:
         self.rules, self.writer_id, self.tables, self.sinks = rules, writer_id, tables, sinks
+        self.progress_every, self.progress_written_at = progress_every, float("-inf")
         self.append_once = AppendOnce(writer_id)
         self.history: list[dict] = []  # one entry per batch: records and seconds per phase
         self.max_event_times: dict[int, datetime] = {}
@@ -91,10 +92,12 @@ class AttributionBatch:
         self.busy = threading.Lock()  # held while a batch runs: a graceful stop waits for it
         self.stopping = False
 
-    def record_progress(self, spark) -> int:
-        """Write the progress events received so far to ops.stream_progress."""
-        if self.recorder is None:
+    def record_progress(self, spark, force: bool = False) -> int:
+        """Write the progress events received so far to ops.stream_progress — at most every
+        `progress_every` seconds (each write is an Iceberg commit a batch waits for) unless forced."""
+        if self.recorder is None or (not force and time.monotonic() - self.progress_written_at < self.progress_every):
             return 0
+        self.progress_written_at = time.monotonic()
         documents = self.recorder.drain()
         rows = [progress_row(d, self.max_event_times.get(d["batchId"])) for d in documents]
         return write_progress(spark, self.tables.stream_progress, rows)
@@ -200,7 +203,7 @@ def record_pending_progress(batch_function: "AttributionBatch", spark, query) ->
     while last and time.monotonic() < deadline and not any(
             d["batchId"] == last["batchId"] for d in list(batch_function.recorder.pending.queue)):
         time.sleep(0.2)
-    batch_function.record_progress(spark)
+    batch_function.record_progress(spark, force=True)
 
 
 def writer_id_for(checkpoint: str) -> str:
@@ -243,6 +246,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="namespace prefix of every table (TABLE_NAMESPACE_PREFIX)")
     parser.add_argument("--sinks", default="bronze,audit,gold",
                         help="which tables to write; 'bronze' alone is an ingest-only run")
+    parser.add_argument("--progress-every", type=float, default=30,
+                        help="seconds between writes of ops.stream_progress (each is a commit a batch waits "
+                             "for); the job writes what is pending when it stops")
     parser.add_argument("--max-restarts", type=int, default=5,
                         help="restarts from the checkpoint after a failed query (e.g. Kafka down) "
                              "before giving up; the count resets once a batch commits")
@@ -269,7 +275,7 @@ def run(args: argparse.Namespace) -> AttributionBatch:
     tables = Tables(args.table_prefix)
     rules = ensure_tables(spark, tables)
     batch_function = AttributionBatch(rules, writer_id_for(args.checkpoint), tables,
-                                      tuple(s.strip() for s in args.sinks.split(",")))
+                                      tuple(s.strip() for s in args.sinks.split(",")), args.progress_every)
     batch_function.recorder = ProgressRecorder()
     spark.streams.addListener(batch_function.recorder)
     print(f"attribution job: {args.topic} -> {tables.bronze}, {tables.gold}, {tables.audit}; rules {rules}; "
