@@ -1,8 +1,8 @@
 """Exactly-once effect under hard kills: the streaming job is SIGKILLed at least five
-times while it drains 100k events (faults on) — twice at chosen points between commits,
-the rest at random moments — and restarted from its checkpoint each time. Afterwards
-Bronze holds every Kafka record exactly once, Gold and the audit equal the oracle, and
-a replay from Bronze equals live Gold."""
+times while it drains 120k events (faults on) — twice at chosen points between commits,
+the rest at random moments — and stopped once with SIGTERM, restarting from its checkpoint
+each time. Afterwards Bronze holds every Kafka record exactly once, Gold and the audit equal
+the oracle, and a replay from Bronze equals live Gold."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ import time
 
 import pytest
 
-from conf.tables import AttributionRules
 from tests.streaming_helpers import Scenario
 
 pytestmark = pytest.mark.stack
@@ -20,11 +19,21 @@ pytestmark = pytest.mark.stack
 
 @pytest.fixture(scope="module")
 def killed_run(stack, spark, settings, tmp_path_factory):
-    scenario = Scenario.generated("kill", tmp_path_factory.mktemp("kill"), 100_000, 77, settings,
+    scenario = Scenario.generated("kill", tmp_path_factory.mktemp("kill"), 120_000, 77, settings,
                                   job_args=["--max-offsets-per-trigger", "15000"],
                                   env={"TRIGGER_INTERVAL": "1 second"})
     rng = random.Random(5)
     kills, recovery = [], []
+    # A graceful stop first, on fresh tables: SIGTERM to the driver lets the running batch
+    # commit, then the job exits 0 — Bronze then holds exactly the batches it reported.
+    job = scenario.start()
+    assert job.wait_for_batches(1), job.tail()
+    job.driver().send_signal(signal.SIGTERM)
+    exit_code = job.process.wait(timeout=180)
+    scenario.refresh(spark)
+    sigterm = {"exit": exit_code, "log": job.tail(30), "reported": job.records_done(),
+               "said": any("SIGTERM: stopping after the current batch" in line for line in job.log),
+               "bronze": spark.table(scenario.tables.bronze).count()}
     # Two crashes at chosen points: right after the Bronze commit, and right after the
     # Gold MERGE commit (before the checkpoint records the batch as done).
     for crash_point in ("bronze", "gold"):
@@ -47,7 +56,8 @@ def killed_run(stack, spark, settings, tmp_path_factory):
     scenario.drain()
     print(f"\nkill test: {len(kills)} kills; restart -> first batch committed: "
           + ", ".join(f"{seconds:.1f}s" for seconds in recovery))
-    yield {"scenario": scenario, "tables": scenario.tables, "expected": scenario.expected(), "kills": kills}
+    yield {"scenario": scenario, "tables": scenario.tables, "expected": scenario.expected(), "kills": kills,
+           "sigterm": sigterm}
     scenario.cleanup(spark)
 
 
@@ -63,18 +73,15 @@ def test_gold_and_audit_equal_the_oracle(spark, killed_run):
     killed_run["scenario"].assert_gold_and_audit_match(spark, killed_run["expected"])
 
 
-def test_replay_from_bronze_equals_live_gold(spark, killed_run):
-    from jobs.replay_job import replayed_gold
-    from jobs.verify_job import differences
-
-    tables = killed_run["tables"]
-    replayed = replayed_gold(spark.table(tables.bronze), AttributionRules())
-    assert differences(spark.table(tables.gold), replayed).count() == 0
+def test_sigterm_stops_after_the_running_batch_with_exit_0(killed_run):
+    sigterm = killed_run["sigterm"]
+    assert sigterm["exit"] == 0 and sigterm["said"], sigterm["log"]
+    assert sigterm["bronze"] == sigterm["reported"] > 0  # every reported batch is whole, nothing more
 
 
 def test_replay_and_verify_commands(spark, killed_run, capsys):
-    """`make replay` rebuilds a shadow table, `make verify` is clean; a tampered shadow
-    makes verify fail, naming the impression."""
+    """`make replay` rebuilds Gold from Bronze into a shadow table and `make verify` finds it
+    equal to live Gold; a tampered shadow makes verify fail, naming the impression."""
     from jobs import replay_job, verify_job
 
     prefix = killed_run["tables"].prefix
@@ -90,30 +97,11 @@ def test_replay_and_verify_commands(spark, killed_run, capsys):
     assert replay_job.main(["--table-prefix", prefix, "--target", killed_run["tables"].gold]) == 2
 
 
-def test_sigterm_stops_after_the_current_batch_and_a_restart_completes(stack, spark, settings, tmp_path):
-    """SIGTERM to the driver lets the running batch commit, exits 0, and loses nothing."""
-    scenario = Scenario.generated("term", tmp_path, 12_000, 78, settings,
-                                  job_args=["--max-offsets-per-trigger", "4000"],
-                                  env={"TRIGGER_INTERVAL": "1 second"})
-    try:
-        job = scenario.start()
-        assert job.wait_for_batches(1)
-        job.driver().send_signal(signal.SIGTERM)
-        assert job.process.wait(timeout=180) == 0, job.tail(30)
-        assert any("SIGTERM: stopping after the current batch" in line for line in job.log)
-        assert spark.table(scenario.tables.bronze).count() == job.records_done()  # every reported batch is whole
-        scenario.drain()
-        scenario.assert_bronze_exactly_once(spark)
-        scenario.assert_gold_and_audit_match(spark)
-    finally:
-        scenario.cleanup(spark)
-
-
 def test_kafka_outage_the_job_waits_restarts_and_loses_nothing(stack, spark, settings, tmp_path):
     """Kafka stops for 30 s in the middle of a run. With a 10 s Kafka timeout the query
     fails; the job waits for the broker, restarts the query from its checkpoint and drains
     the topic by itself. (An outage shorter than --kafka-timeout only stalls a batch.)"""
-    scenario = Scenario.generated("outage", tmp_path, 40_000, 79, settings,
+    scenario = Scenario.generated("outage", tmp_path, 25_000, 79, settings,
                                   job_args=["--max-offsets-per-trigger", "5000", "--kafka-timeout", "10"],
                                   env={"TRIGGER_INTERVAL": "1 second"})
     job = scenario.start()
@@ -134,10 +122,5 @@ def test_kafka_outage_the_job_waits_restarts_and_loses_nothing(stack, spark, set
     try:
         scenario.assert_bronze_exactly_once(spark)
         scenario.assert_gold_and_audit_match(spark)
-        from jobs.replay_job import replayed_gold
-        from jobs.verify_job import differences
-
-        replayed = replayed_gold(spark.table(scenario.tables.bronze), AttributionRules())
-        assert differences(spark.table(scenario.tables.gold), replayed).count() == 0
     finally:
         scenario.cleanup(spark)
