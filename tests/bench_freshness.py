@@ -10,8 +10,11 @@ are upper bounds by at most the poll interval plus the query time).
 from __future__ import annotations
 
 import math
+import re
+import statistics
 import tempfile
-import threading
+import subprocess
+import sys
 import time
 import uuid
 from datetime import datetime, timedelta, timezone
@@ -45,9 +48,9 @@ def run(rate: float, seconds: float, settings, warmup: float = 60.0) -> dict:
     freshness samples come from impressions produced after the warm-up."""
     import trino
 
+    from conf.settings import REPO_ROOT
     from conf.tables import Tables
     from producers.ad_traffic_generator import ensure_topic
-    from producers.ad_traffic_generator import main as generate
     from tests.attribution_helpers import spark_submit_env
     from tests.bench import drop_prefix
     from tests.streaming_helpers import JobProcess
@@ -62,17 +65,18 @@ def run(rate: float, seconds: float, settings, warmup: float = 60.0) -> dict:
     with tempfile.TemporaryDirectory() as work:
         job = JobProcess(["--topic", topic, "--checkpoint", f"{work}/checkpoint", "--trigger", "processing-time"],
                          spark_submit_env(tables.prefix))
+        generator = None
         try:
             print(f"freshness: job starting; then {rate:,.0f} events/s for {warmup + seconds:.0f}s "
                   f"(the first {warmup:.0f}s are warm-up) ...", flush=True)
-            generator = threading.Thread(target=generate, daemon=True, args=([
-                "--clock", "real", "--rate", str(rate), "--duration", str(warmup + seconds), "--topic", topic,
-                "--seed", "5", "--quiet"],))
+            generator_command = [sys.executable, "-m", "producers.ad_traffic_generator", "--clock", "real",
+                                 "--rate", str(rate), "--duration", str(warmup + seconds), "--topic", topic,
+                                 "--seed", "5", "--quiet"]
             # The job's session takes ~20 s to start; traffic begins once it reads the topic.
             if not job.wait_for_output("attribution job:", timeout=180):
                 raise RuntimeError("the streaming job did not start:\n" + job.tail())
             started = time.time()
-            generator.start()
+            generator = subprocess.Popen(generator_command, cwd=REPO_ROOT)
             window = (started + warmup, started + warmup + seconds)
             day = (datetime.fromtimestamp(started, timezone.utc) - timedelta(days=1)).date().isoformat()
             samples: list[tuple[float, int]] = []
@@ -95,13 +99,18 @@ def run(rate: float, seconds: float, settings, warmup: float = 60.0) -> dict:
                     print(f"  {seen_at - started:5.0f}s: newest impression in Gold is {behind:.1f}s old", flush=True)
                     last_report = seen_at
                 time.sleep(max(0.0, 1.0 - (time.time() - poll_started)))
-            generator.join(timeout=60)
+            generator.wait(timeout=60)
             batches = job.batch_lines()
         finally:
+            if generator is not None and generator.poll() is None:
+                generator.kill()
             job.stop()
             connection.close()
     drop_prefix(tables.prefix)
-    if not samples:
-        raise RuntimeError("no impression of the measuring window became visible in Gold:\n" + job.tail())
-    return {"p50": weighted_percentile(samples, 0.50), "p95": weighted_percentile(samples, 0.95),
-            "impressions": sum(count for _, count in samples), "batches": len(batches)}
+    seconds_per_batch = [float(m.group(1)) for line in batches if (m := re.search(r" in ([\d.]+)s", line))]
+    result = {"impressions": sum(count for _, count in samples), "batches": len(batches),
+              "median_batch_s": statistics.median(seconds_per_batch) if seconds_per_batch else None,
+              "behind_at_end_s": seen_at - newest, "batch_lines": batches}
+    if not samples:  # the job fell behind: no impression of the window became visible in time
+        return {**result, "p50": None, "p95": None}
+    return {**result, "p50": weighted_percentile(samples, 0.50), "p95": weighted_percentile(samples, 0.95)}
