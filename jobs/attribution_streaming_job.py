@@ -114,19 +114,18 @@ class AttributionBatch:
         parsed = with_validation(parse_records(batch)).persist()
         phases: dict[str, float] = {}
 
-        def timed(name: str, action) -> None:
+        def timed(name: str, action):
             begin = time.monotonic()
-            action()
+            result = action()
             phases[name] = time.monotonic() - begin
             crash_if_requested(name)
+            return result
 
         try:
             timed("progress", lambda: self.record_progress(spark))
-            read_started = time.monotonic()
-            totals = parsed.selectExpr(
+            totals = timed("read", lambda: parsed.selectExpr(  # fetch from Kafka, parse, validate, cache
                 "count(*) AS records", "count_if(reject_reason IS NOT NULL) AS rejected",
-                "unix_micros(max(IF(reject_reason IS NULL, event_timestamp, NULL))) AS max_event_us").first()
-            phases["read"] = time.monotonic() - read_started  # fetch from Kafka, parse, validate, cache
+                "unix_micros(max(IF(reject_reason IS NULL, event_timestamp, NULL))) AS max_event_us").first())
             records, rejected = totals.records, totals.rejected
             if records == 0:
                 return
