@@ -17,7 +17,7 @@ export PYSPARK_DRIVER_PYTHON := $(PY)
 SPARK_SUBMIT := $(VENV)/bin/spark-submit
 
 .PHONY: help venv test test-unit demo stack-up stack-down stack-status up down \
-        generate attribution dims replay verify maintenance dashboards bench notebook clean
+        generate attribution dims replay verify maintenance rollups dashboards bench notebook clean
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -72,6 +72,9 @@ verify: $(STAMP) ## compare replayed Gold with live Gold
 
 maintenance: $(STAMP) ## compaction, delete-file rewrite, snapshot expiry, orphan cleanup
 	$(SPARK_SUBMIT) jobs/maintenance_job.py $(ARGS)
+
+rollups: $(STAMP) ## refresh the dashboard rollups from Gold (ARGS: --every 60 keeps refreshing)
+	$(SPARK_SUBMIT) jobs/rollup_job.py $(ARGS)
 
 dashboards: $(STAMP) ## Trino views; Metabase and Grafana bootstrap where they run
 	$(PY) -m dashboards.apply $(ARGS)

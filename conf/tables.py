@@ -36,6 +36,14 @@ class Tables:
         return self._name("gold", "attribution_audit")
 
     @property
+    def performance_rollup(self) -> str:
+        return self._name("gold", "rollup_performance_daily")
+
+    @property
+    def disposition_rollup(self) -> str:
+        return self._name("gold", "rollup_dispositions_hourly")
+
+    @property
     def rules(self) -> str:
         return self._name("conf", "attribution_rules")
 
@@ -163,6 +171,47 @@ TBLPROPERTIES ({FORMAT_V2})
 """.strip()
 
 
+# The rollups (jobs/rollup_job.py): Gold summed per impression day and per arrival hour, so
+# dashboards read thousands of rows instead of every impression. Both are partitioned by
+# Gold's partition day: a refresh replaces exactly the days whose Gold partitions changed.
+def performance_rollup_ddl(tables: Tables = DEFAULT_TABLES) -> str:
+    return f"""
+CREATE TABLE IF NOT EXISTS {tables.performance_rollup} (
+  impression_id_day DATE COMMENT 'the Gold partition the row sums (null: ids without a day)',
+  day DATE COMMENT 'UTC day of impression_time',
+  campaign_id STRING,
+  creative_id STRING,
+  geo_country STRING,
+  platform STRING,
+  impressions BIGINT,
+  clicks BIGINT,
+  conversions BIGINT,
+  cost DOUBLE,
+  revenue DOUBLE,
+  attribution_lag_seconds_sum DOUBLE COMMENT 'sum over conversions of conversion_time - impression_time',
+  attribution_lags BIGINT COMMENT 'conversions with a conversion_time: the divisor of the lag sum',
+  revenue_out_of_window DOUBLE,
+  ineligible_impressions BIGINT,
+  last_impression_time TIMESTAMP COMMENT 'latest impression: the point-in-time key of budget pacing'
+) USING iceberg
+PARTITIONED BY (impression_id_day)
+TBLPROPERTIES ({FORMAT_V2}, 'write.parquet.compression-codec'='zstd')
+""".strip()
+
+
+def disposition_rollup_ddl(tables: Tables = DEFAULT_TABLES) -> str:
+    return f"""
+CREATE TABLE IF NOT EXISTS {tables.disposition_rollup} (
+  impression_id_day DATE COMMENT 'the Gold partition the row sums (null: ids without a day)',
+  hour TIMESTAMP COMMENT 'arrival hour (UTC) of the touches',
+  reason STRING COMMENT 'the touch disposition (every one but ATTRIBUTED, CLICK and IMPRESSION)',
+  events BIGINT
+) USING iceberg
+PARTITIONED BY (impression_id_day)
+TBLPROPERTIES ({FORMAT_V2})
+""".strip()
+
+
 def rules_ddl(tables: Tables = DEFAULT_TABLES) -> str:
     return f"""
 CREATE TABLE IF NOT EXISTS {tables.rules} (
@@ -190,7 +239,8 @@ def ensure_tables(spark, tables: Tables = DEFAULT_TABLES) -> AttributionRules:
     from jobs.stream_progress import stream_progress_ddl
 
     for ddl in (bronze_ddl(tables), gold_ddl(tables), audit_ddl(tables), rules_ddl(tables),
-                stream_progress_ddl(tables.stream_progress)):
+                stream_progress_ddl(tables.stream_progress), performance_rollup_ddl(tables),
+                disposition_rollup_ddl(tables)):
         spark.sql(ddl)
     if "impression_id_day" not in spark.table(tables.gold).columns:
         raise RuntimeError(

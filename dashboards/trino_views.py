@@ -45,11 +45,21 @@ VIEWS: tuple[View, ...] = (
 BY_NAME = {view.name: view for view in VIEWS}
 
 
+def partitions_table(table: str) -> str:
+    """Trino's metadata table of partitions (with per-column min/max) of an Iceberg table."""
+    qualifier, name = table.rsplit(".", 1)
+    return f'{qualifier}."{name}$partitions"'
+
+
 def placeholders(prefix: str = "") -> dict[str, str]:
     tables = Tables(prefix)
     return {
         "gold": tables.gold,
         "bronze": tables.bronze,
+        "gold_partitions": partitions_table(tables.gold),
+        "bronze_partitions": partitions_table(tables.bronze),
+        "performance_rollup": tables.performance_rollup,
+        "disposition_rollup": tables.disposition_rollup,
         "audit": tables.audit,
         "stream_progress": tables.stream_progress,
         "gold_namespace": f"{CATALOG_NAME}.{prefix}gold",

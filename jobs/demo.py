@@ -4,7 +4,9 @@
    fault) to Kafka topic `ad_events`, keyed by impression_id;
 2. the attribution job drains the topic (`--trigger available-now`) into Bronze, the
    audit table and Gold;
-3. Trino prints campaign ROAS from Gold and the audit's reasons.
+3. the dashboard rollups are refreshed from Gold (jobs/rollup_job.py), so `make dashboards`
+   shows this run;
+4. Trino prints campaign ROAS from Gold and the audit's reasons.
 
 Running it again resends the same events: Gold does not change (event_id dedup), Bronze
 keeps every copy, and the copies show up as DUPLICATE dispositions.
@@ -84,16 +86,18 @@ def main(argv: list[str] | None = None) -> int:
 
     require(settings, "kafka", "s3", "catalog", "trino")
 
-    from jobs import attribution_streaming_job
+    from jobs import attribution_streaming_job, rollup_job
     from producers import ad_traffic_generator
 
     started = time.monotonic()
-    print(f"1/3 generating {args.events:,} events (simulated time, faults at {args.fault_rate}) ...", flush=True)
+    print(f"1/4 generating {args.events:,} events (simulated time, faults at {args.fault_rate}) ...", flush=True)
     ad_traffic_generator.main(["--count", str(args.events), "--seed", str(args.seed),
                                "--all-faults", str(args.fault_rate)])
-    print(f"2/3 attribution job, draining Kafka ({time.monotonic() - started:.0f}s) ...", flush=True)
+    print(f"2/4 attribution job, draining Kafka ({time.monotonic() - started:.0f}s) ...", flush=True)
     attribution_streaming_job.main(["--trigger", "available-now"])
-    print(f"3/3 querying Trino ({time.monotonic() - started:.0f}s)\n", flush=True)
+    print(f"3/4 dashboard rollups ({time.monotonic() - started:.0f}s) ...", flush=True)
+    rollup_job.main([])
+    print(f"4/4 querying Trino ({time.monotonic() - started:.0f}s)\n", flush=True)
 
     print(f"campaign ROAS, top 10 by revenue ({tables.gold}, eligible rows):")
     print_table(*query_trino(settings, ROAS_SQL.format(gold=tables.gold)))

@@ -6,7 +6,8 @@
   rewrite_data_files of files carrying deletes (applies them). Gold is MERGEd by every batch,
   so a rewrite group can lose a commit race: it is then skipped (partial progress) and tried
   again next run, and a MERGE that loses the race is retried by the streaming job itself.
-- expire_snapshots and remove_orphan_files on every table, with retention from settings.
+- expire_snapshots and remove_orphan_files on every table that commits often (the rollups
+  too), with retention from settings.
 
     spark-submit jobs/maintenance_job.py [--every MINUTES]     (make maintenance)
 
@@ -102,6 +103,12 @@ def remove_orphan_files_sql(table: str, older_than: datetime) -> str:
             f"older_than => {_timestamp(older_than)}, prefix_listing => true)")
 
 
+def maintained_tables(tables: Tables) -> tuple[str, ...]:
+    """Every table that commits often: each gets snapshot expiry and orphan cleanup."""
+    return (tables.bronze, tables.gold, tables.audit, tables.stream_progress, tables.performance_rollup,
+            tables.disposition_rollup)
+
+
 @dataclass
 class Step:
     table: str
@@ -119,7 +126,7 @@ def plan(tables: Tables, settings: Settings, now: datetime) -> list[Step]:
         Step(tables.gold, "rewrite position deletes", gold_delete_rewrite_sql(tables.gold)),
         Step(tables.gold, "compact files with deletes", gold_compaction_sql(tables.gold)),
     ]
-    for table in (tables.bronze, tables.gold, tables.audit, tables.stream_progress):
+    for table in maintained_tables(tables):
         steps.append(Step(table, "expire snapshots",
                           expirable_snapshots_sql(table, snapshots_before, settings.maintenance_retain_last)))
         steps.append(Step(table, "remove orphan files", remove_orphan_files_sql(table, orphans_before)))
@@ -135,8 +142,7 @@ def file_counts(spark, table: str) -> dict[str, int]:
 def run_once(spark, tables: Tables, settings: Settings, now: datetime | None = None) -> list[dict]:
     """Run every step; returns one dict per step (table, step, outcome, seconds, result)."""
     now = now or datetime.now(timezone.utc)
-    existing = {t for t in (tables.bronze, tables.gold, tables.audit, tables.stream_progress)
-                if spark.catalog.tableExists(t)}
+    existing = {t for t in maintained_tables(tables) if spark.catalog.tableExists(t)}
     for table in existing:  # plan on the tables as they are now, not as this session cached them
         spark.sql(f"REFRESH TABLE {table}")
     report = []

@@ -202,11 +202,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.dashboard_rows:
         from tests import bench_dashboards
 
-        dashboard_times = bench_dashboards.run(args.dashboard_rows, args.repeats, get_settings())
-        slowest = sorted(dashboard_times, key=lambda t: -t[1])
-        within = sum(seconds <= 2.0 for _, seconds, _ in dashboard_times)
+        measured = bench_dashboards.run(args.dashboard_rows, args.repeats, get_settings())
+        dashboard_times, rollups = measured["queries"], measured["rollups"]
+        read_by_dashboards = [t for t in dashboard_times if "(count)" not in t[0]]  # row-level views: no dashboard
+        slowest = sorted(read_by_dashboards, key=lambda t: -t[1])
+        within = sum(seconds <= 2.0 for _, seconds, _ in read_by_dashboards)
         rows.append((f"dashboard queries at {args.dashboard_rows:,} Gold rows: slowest (s)", f"{slowest[0][1]:.2f}",
-                     "target <= 2 s", f"{within}/{len(dashboard_times)} within 2 s"))
+                     "target <= 2 s", f"{within}/{len(read_by_dashboards)} within 2 s ({slowest[0][0]})"))
+        rows.append((f"rollup refresh at {args.dashboard_rows:,} Gold rows: all / one changed day (s)",
+                     f"{rollups['full_s']:.1f} / {rollups['one_day_s']:.1f}", "",
+                     f"days recomputed: {', '.join(rollups['days'])}"))
 
     merge_times: dict[int, list[float]] = {}
     scales = [int(x) for x in args.merge_scales.split(",") if x.strip()]

@@ -184,7 +184,27 @@ def time_queries(cursor, queries: list[tuple[str, str]], repeats: int) -> list[t
     return results
 
 
-def run(rows: int, repeats: int, settings) -> list[tuple[str, float, int]]:
+def time_rollups(spark, tables: Tables, end: datetime) -> dict:
+    """Seconds for a first (full) rollup refresh over all of Gold, then for one after a
+    MERGE-like change (an in-place UPDATE of 1% of the newest day): the steady state,
+    where only the days a batch touched are recomputed."""
+    from jobs.rollup_job import refresh_all
+
+    started = time.perf_counter()
+    refresh_all(spark, tables)
+    full = time.perf_counter() - started
+    newest = (end - timedelta(days=1)).date()
+    spark.sql(f"UPDATE {tables.gold} SET last_updated_ts = current_timestamp() "
+              f"WHERE impression_id_day = DATE '{newest}' AND pmod(hash(impression_id), 100) = 0")
+    started = time.perf_counter()
+    reports = refresh_all(spark, tables)
+    return {"full_s": full, "one_day_s": time.perf_counter() - started,
+            "days": sorted({str(d) for r in reports for d in (r["days"] or [])})}
+
+
+def run(rows: int, repeats: int, settings) -> dict:
+    """Synthesize, refresh the rollups (timed), then time every dashboard query:
+    {"queries": [(label, median seconds, rows)], "rollups": time_rollups(...)}."""
     import trino
 
     from conf.spark_session import build_spark
@@ -197,13 +217,15 @@ def run(rows: int, repeats: int, settings) -> list[tuple[str, float, int]]:
     print(f"synthesizing {rows:,} Gold rows with their Bronze, audit, progress and campaign versions ...", flush=True)
     synthesize(spark, tables, rows, end)
     campaign_versions(spark, tables.prefix, end)
-    print(f"  done in {time.perf_counter() - started:.0f}s; timing every dashboard query on Trino ...", flush=True)
+    print(f"  done in {time.perf_counter() - started:.0f}s; refreshing the rollups ...", flush=True)
+    rollups = time_rollups(spark, tables, end)
+    print("  timing every dashboard query on Trino ...", flush=True)
     connection = trino.dbapi.connect(host=settings.trino_host, port=settings.trino_port, user=settings.trino_user,
                                      catalog=settings.catalog_name)
     try:
         cursor = connection.cursor()
         apply_views(cursor, tables.prefix)
-        return time_queries(cursor, dashboard_queries(tables.prefix, end), repeats)
+        return {"queries": time_queries(cursor, dashboard_queries(tables.prefix, end), repeats), "rollups": rollups}
     finally:
         connection.close()
         drop_namespaces(spark, tables)

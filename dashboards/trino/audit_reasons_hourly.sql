@@ -2,7 +2,8 @@
 -- source 'audit' = records that failed validation (gold.attribution_audit: PARSE_ERROR,
 -- MISSING_KEY, UNKNOWN_TYPE, BAD_VALUE); source 'gold' = valid events the rules set
 -- aside (DUPLICATE, DUPLICATE_IMPRESSION, CLICK_BEFORE_IMPRESSION - a fraud signal -,
--- NO_CLICK, OUT_OF_WINDOW, EXTRA_CONVERSION, AWAITING_IMPRESSION). hour: plain UTC timestamp.
+-- NO_CLICK, OUT_OF_WINDOW, EXTRA_CONVERSION, AWAITING_IMPRESSION; from the dispositions
+-- rollup, jobs/rollup_job.py, which trails Gold by at most one refresh). hour: plain UTC timestamp.
 SELECT
   CAST(date_trunc('hour', kafka_timestamp AT TIME ZONE 'UTC') AS timestamp(6)) AS hour,
   'audit' AS source,
@@ -12,11 +13,9 @@ FROM {audit}
 GROUP BY 1, 2, 3
 UNION ALL
 SELECT
-  CAST(date_trunc('hour', t.arrival_time AT TIME ZONE 'UTC') AS timestamp(6)) AS hour,
+  CAST(hour AT TIME ZONE 'UTC' AS timestamp(6)) AS hour,
   'gold' AS source,
-  t.disposition AS reason,
-  count(*) AS events
-FROM {gold} g
-CROSS JOIN UNNEST(g.touches) AS t
-WHERE t.disposition NOT IN ('ATTRIBUTED', 'CLICK', 'IMPRESSION')
+  reason,
+  sum(events) AS events
+FROM {disposition_rollup}
 GROUP BY 1, 2, 3

@@ -1,32 +1,34 @@
--- Spend against the budget in force at the time of each impression (point-in-time
--- join with dims.dim_campaigns, via impressions_with_campaign_version), per UTC day and
--- campaign. budget_amount is the budget of the version in force at the day's last
--- impression. pacing: DAILY budgets compare the day's spend, LIFETIME budgets the
--- cumulative spend up to that day; NULL without a budget.
+-- Spend per UTC day and campaign (from the Gold rollup) against the budget in force at
+-- the day's last impression: a point-in-time join with dims.dim_campaigns, whose
+-- versions are valid on [start_ts, end_ts). pacing: DAILY budgets compare the day's
+-- spend, LIFETIME budgets the cumulative spend up to that day; NULL without a budget
+-- (a campaign the feed did not list at that time keeps NULL campaign columns).
 WITH daily AS (
   SELECT
-    CAST(impression_time AT TIME ZONE 'UTC' AS date) AS day,
+    day,
     campaign_id,
-    max_by(campaign_name, impression_time) AS campaign_name,
-    max_by(budget_type, impression_time) AS budget_type,
-    max_by(budget_amount, impression_time) AS budget_amount,
-    count(*) AS impressions,
-    sum(cost) AS spend
-  FROM {gold_namespace}.impressions_with_campaign_version
-  GROUP BY 1, 2
+    sum(impressions) AS impressions,
+    sum(cost) AS spend,
+    max(last_impression_time) AS last_impression_time
+  FROM {performance_rollup}
+  GROUP BY day, campaign_id
 )
 SELECT
-  day,
-  campaign_id,
-  campaign_name,
-  budget_type,
-  budget_amount,
-  impressions,
-  spend,
-  sum(spend) OVER (PARTITION BY campaign_id ORDER BY day ROWS UNBOUNDED PRECEDING) AS cumulative_spend,
-  CASE budget_type
-    WHEN 'DAILY' THEN spend / nullif(budget_amount, 0)
-    WHEN 'LIFETIME' THEN sum(spend) OVER (PARTITION BY campaign_id ORDER BY day ROWS UNBOUNDED PRECEDING)
-                         / nullif(budget_amount, 0)
+  daily.day,
+  daily.campaign_id,
+  d.name AS campaign_name,
+  d.budget_type,
+  d.budget_amount,
+  daily.impressions,
+  daily.spend,
+  sum(daily.spend) OVER (PARTITION BY daily.campaign_id ORDER BY daily.day ROWS UNBOUNDED PRECEDING) AS cumulative_spend,
+  CASE d.budget_type
+    WHEN 'DAILY' THEN daily.spend / nullif(d.budget_amount, 0)
+    WHEN 'LIFETIME' THEN sum(daily.spend) OVER (PARTITION BY daily.campaign_id ORDER BY daily.day ROWS UNBOUNDED PRECEDING)
+                         / nullif(d.budget_amount, 0)
   END AS pacing
 FROM daily
+LEFT JOIN {dim_campaigns} d
+  ON d.campaign_id = daily.campaign_id
+ AND daily.last_impression_time >= d.start_ts
+ AND daily.last_impression_time < d.end_ts

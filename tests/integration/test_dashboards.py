@@ -1,5 +1,5 @@
-"""The serving layer on the local stack, after a generator + engine + dims run with known
-totals (the oracle): every Trino view, every Metabase card's SQL (filters expanded as
+"""The serving layer on the local stack, after a generator + engine + dims + rollups run with
+known totals (the oracle): every Trino view, every Metabase card's SQL (filters expanded as
 Metabase does) and every Grafana panel's SQL (macros expanded as the trino-datasource
 plugin does) runs on the real Trino and returns the expected numbers; over empty tables
 they return NULLs, not errors; the path-analysis notebook runs headless and its totals
@@ -38,6 +38,7 @@ def served(stack, spark, settings, tmp_path_factory):
     from dims.campaign_scd2_job import run as run_dims
     from dims.dimensions import campaigns
     from jobs.attribution_streaming_job import parse_args, run as run_attribution
+    from jobs.rollup_job import refresh_all
     from producers.ad_traffic_generator import main as generate
     from producers.campaign_feed import FeedConfig, snapshots, write_snapshots
 
@@ -52,6 +53,7 @@ def served(stack, spark, settings, tmp_path_factory):
     series = snapshots(SEED, 4, START, timedelta(hours=12), 50,
                        FeedConfig(budget_change_rate=0.5, absent_rate=0.0, null_rate=0.0, launched_share=1.0))
     run_dims(spark, campaigns(scenario.tables.prefix), write_snapshots(work / "landing", series))
+    refresh_all(spark, scenario.tables)  # what `make rollups` does: the views read the rollups
     records = scenario.records()
     expected = scenario.expected()
     yield {"scenario": scenario, "prefix": scenario.tables.prefix, "records": records, "expected": expected,
