@@ -165,9 +165,13 @@ def merge_source(batch, gold, rules: AttributionRules):
     and derived: exactly the rows the MERGE writes."""
     from pyspark.sql import functions as F
 
-    existing = gold.select("impression_id", F.expr(strip_dispositions("touches")).alias("existing_touches"))
+    # Most of a batch's impressions are new. The broadcast semi-join keeps only the Gold rows
+    # the batch names before anything is shuffled, and their stored touches are stripped
+    # after the join: a higher-order function runs on matched rows, not on every Gold row.
+    named = gold.join(F.broadcast(batch.select("impression_id")), "impression_id", "left_semi")
+    existing = named.select("impression_id", F.col("touches").alias("existing_touches"))
     combined = batch.join(existing, "impression_id", "left").select(
-        "impression_id", F.expr(union_touches("existing_touches", "touches")).alias("touches"))
+        "impression_id", F.expr(union_touches(strip_dispositions("existing_touches"), "touches")).alias("touches"))
     return derive_gold(combined, rules)
 
 

@@ -145,6 +145,9 @@ def run_once(spark, tables: Tables, settings: Settings, now: datetime | None = N
     existing = {t for t in maintained_tables(tables) if spark.catalog.tableExists(t)}
     for table in existing:  # plan on the tables as they are now, not as this session cached them
         spark.sql(f"REFRESH TABLE {table}")
+    # A table never committed to has nothing to expire or compact (orphans of a failed first
+    # write wait for its first commit).
+    existing = {t for t in existing if spark.sql(f"SELECT 1 FROM {t}.snapshots LIMIT 1").count()}
     report = []
     for step in plan(tables, settings, now):
         if step.table not in existing:
