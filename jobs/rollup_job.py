@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,7 +72,7 @@ GROUP BY impression_id_day, date_trunc('HOUR', touch.arrival_time), touch.dispos
 @dataclass(frozen=True)
 class Rollup:
     table: str
-    select: callable  # (source, predicate) -> SQL
+    select: Callable[[str, str], str]  # (source, predicate) -> SQL
 
 
 def rollups(tables: Tables) -> tuple[Rollup, ...]:
@@ -81,7 +82,7 @@ def rollups(tables: Tables) -> tuple[Rollup, ...]:
 
 def current_snapshot_sql(table: str) -> str:
     """The snapshot `main` points at (not merely the newest one: a rollback moves main back)."""
-    return (f"SELECT s.snapshot_id, s.committed_at, s.summary FROM {table}.refs r "
+    return (f"SELECT s.snapshot_id, s.summary FROM {table}.refs r "
             f"JOIN {table}.snapshots s ON s.snapshot_id = r.snapshot_id WHERE r.name = 'main'")
 
 
@@ -109,11 +110,10 @@ def _current(spark, table: str):
     return rows[0] if rows else None
 
 
-def refresh(spark, gold: str, rollup: Rollup) -> dict:
-    """Bring one rollup up to Gold's current snapshot; returns what it did:
-    gold_snapshot, days (None = all of Gold), rows written, seconds."""
+def refresh(spark, gold: str, rollup: Rollup, gold_now, parents: dict[int, int | None]) -> dict:
+    """Bring one rollup up to Gold's snapshot `gold_now` (None: Gold never written), given
+    Gold's parent links; returns gold_snapshot, days (None = all of Gold), rows, seconds."""
     started = time.monotonic()
-    gold_now = _current(spark, gold)
     report = {"table": rollup.table, "gold_snapshot": gold_now and gold_now.snapshot_id, "days": [], "rows": 0}
     if gold_now is None:  # Gold was never written: nothing to sum
         return {**report, "seconds": time.monotonic() - started}
@@ -121,11 +121,7 @@ def refresh(spark, gold: str, rollup: Rollup) -> dict:
     recorded = previous and (previous.summary or {}).get(GOLD_SNAPSHOT_PROPERTY)
     if recorded is not None and int(recorded) == gold_now.snapshot_id:
         return {**report, "seconds": time.monotonic() - started}
-    since = None
-    if recorded is not None:
-        parents = {row.snapshot_id: row.parent_id
-                   for row in spark.sql(f"SELECT snapshot_id, parent_id FROM {gold}.snapshots").collect()}
-        since = commits_since(parents, gold_now.snapshot_id, int(recorded))
+    since = None if recorded is None else commits_since(parents, gold_now.snapshot_id, int(recorded))
     if since is not None:
         days = [row.day for row in spark.sql(changed_days_sql(gold, gold_now.snapshot_id, since)).collect()]
         predicate = days_predicate(days)
@@ -146,9 +142,13 @@ def refresh_all(spark, tables: Tables) -> list[dict]:
     """Refresh every rollup, printing one line each."""
     for table in (tables.gold, tables.performance_rollup, tables.disposition_rollup):
         spark.sql(f"REFRESH TABLE {table}")  # a long-running job must not plan on a cached snapshot
+    # One Gold snapshot and one read of its parent links serve every rollup.
+    gold_now = _current(spark, tables.gold)
+    parents = {row.snapshot_id: row.parent_id
+               for row in spark.sql(f"SELECT snapshot_id, parent_id FROM {tables.gold}.snapshots").collect()}
     reports = []
     for rollup in rollups(tables):
-        report = refresh(spark, tables.gold, rollup)
+        report = refresh(spark, tables.gold, rollup, gold_now, parents)
         if report["gold_snapshot"] is None:
             scope = "Gold is empty"
         elif report["days"] is None:
