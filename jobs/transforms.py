@@ -25,17 +25,17 @@ PAYLOAD_SCHEMA = StructType([StructField(name, StringType()) for name in (*RAW_F
 def parse_records(kafka_records: DataFrame) -> DataFrame:
     """Kafka source rows -> Bronze columns, plus `raw` (the payload's fields as strings)
     and `event_seconds` (the event time as a finite double, else null)."""
-    value = F.col("value").cast("string")
-    parsed = F.from_json(value, PAYLOAD_SCHEMA, {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT})
-    is_object = value.rlike(r"^\s*\{")
+    value = F.col("raw_payload")
     parse_error = (
         F.when(value.isNull(), F.lit("empty value"))
-        .when(~is_object, F.lit("not a JSON object"))
-        .when(parsed[CORRUPT].isNotNull(), F.lit("malformed JSON"))
+        .when(~value.rlike(r"^\s*\{"), F.lit("not a JSON object"))
+        .when(F.col("json")[CORRUPT].isNotNull(), F.lit("malformed JSON"))
     )
-    raw = F.when(parse_error.isNull(), parsed)
     seconds = F.expr("try_cast(raw.event_timestamp AS DOUBLE)")
     finite_seconds = F.when(~F.isnan(seconds) & (F.abs(seconds) < F.lit(1e11)), seconds)
+    # from_json runs once per record, in a projection of its own: referenced by both the
+    # parse error and `raw`, it would otherwise be evaluated (interpreted) several times.
+    payload = F.from_json(value, PAYLOAD_SCHEMA, {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT})
     return (
         kafka_records.select(
             F.col("key").cast("string").alias("kafka_key"),
@@ -43,10 +43,11 @@ def parse_records(kafka_records: DataFrame) -> DataFrame:
             F.col("partition").alias("kafka_partition"),
             F.col("offset").alias("kafka_offset"),
             F.col("timestamp").alias("kafka_timestamp"),
-            value.alias("raw_payload"),
-            parse_error.alias("parse_error"),
-            raw.alias("raw"),
+            F.col("value").cast("string").alias("raw_payload"),
         )
+        .withColumn("json", payload)
+        .withColumn("parse_error", parse_error)
+        .withColumn("raw", F.when(F.col("parse_error").isNull(), F.col("json")))
         .withColumn("event_seconds", finite_seconds)
         .withColumn("event_timestamp", F.timestamp_micros(F.round(F.col("event_seconds") * 1_000_000).cast("bigint")))
         .withColumn("ingested_at", F.current_timestamp())

@@ -51,7 +51,8 @@ def kafka_frame(spark, records: list[dict], topic: str = "ad_events"):
 
 
 def gold_rows(spark, frame_sql: str) -> dict[str, dict]:
-    """Gold rows from a query with Gold's columns, timestamps as microseconds."""
+    """Gold rows from a query with Gold's columns, timestamps as microseconds, by impression
+    id (which must be unique: two rows for one impression fail here)."""
     columns = ", ".join(f"unix_micros({c}) AS {c}" if c in TIME_FIELDS else c for c in GOLD_FIELDS)
     rows = spark.sql(f"SELECT {columns}, touches FROM ({frame_sql})").collect()
     result = {}
@@ -59,6 +60,7 @@ def gold_rows(spark, frame_sql: str) -> dict[str, dict]:
         values = row.asDict()
         touches = values.pop("touches")
         values["dispositions"] = {(t.kafka_partition, t.kafka_offset): t.disposition for t in touches}
+        assert values["impression_id"] not in result, f"two Gold rows for impression {values['impression_id']}"
         result[values["impression_id"]] = values
     return result
 
