@@ -42,14 +42,19 @@ class Card:
     layout: dict
 
 
+def _sql_text(path: Path) -> str:
+    return "\n".join(line for line in path.read_text().splitlines() if not line.lstrip().startswith("--"))
+
+
 def load_spec(path: Path = SPEC_DIR / "roas_dashboard.json") -> dict:
-    """The spec with every card's SQL read (and its file template filled in)."""
+    """The spec with every card's SQL read, its file template filled in and the shared
+    measures (measures.sql) put in place of ${measures}."""
     spec = json.loads(path.read_text())
+    measures = ",\n  ".join(line.rstrip(",") for line in _sql_text(path.parent / "measures.sql").split("\n") if line)
     cards = []
     for card in spec["dashboard"]["cards"]:
-        text = (path.parent / "cards" / card["sql"]).read_text()
-        text = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("--"))
-        sql = Template(text).substitute(card.get("template", {})).strip()
+        text = _sql_text(path.parent / "cards" / card["sql"])
+        sql = Template(text).substitute({"measures": measures, **card.get("template", {})}).strip()
         cards.append(Card(card["key"], card["name"], sql, card["display"], card["visualization_settings"],
                           card["layout"]))
     spec["dashboard"]["cards"] = cards

@@ -64,6 +64,17 @@ def test_every_card_is_a_query_over_the_views_with_known_filters():
         assert "${" not in card.sql  # file templates filled in
 
 
+def test_cards_share_one_definition_of_each_measure():
+    """ROAS, CTR and CVR are ratios of sums, written once (measures.sql): every card that
+    shows revenue defines ROAS with the same text, so two cards cannot disagree."""
+    roas = "sum(revenue) / nullif(sum(cost), 0) AS roas"
+    measure_cards = [card for card in SPEC["dashboard"]["cards"] if "sum(revenue)" in card.sql]
+    assert {card.key for card in measure_cards} >= {"totals", "daily_trend", "by_campaign", "top_creatives"}
+    for card in measure_cards:
+        assert card.sql.count(roas) == 1, card.key
+        assert "avg(" not in card.sql.lower(), card.key  # never an average of ratios
+
+
 def test_every_filter_reaches_every_card_and_the_layout_fits_without_overlap():
     taken = set()
     for card in SPEC["dashboard"]["cards"]:
