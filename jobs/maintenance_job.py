@@ -20,7 +20,9 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -113,7 +115,17 @@ def maintained_tables(tables: Tables) -> tuple[str, ...]:
 class Step:
     table: str
     name: str
-    sql: str
+    sql: str | Callable[..., str | None]  # the statement, or a function of the session that
+                                          # chooses it from the table's state (None: nothing to do)
+
+    def statement(self, spark) -> str | None:
+        return self.sql(spark) if callable(self.sql) else self.sql
+
+
+def expire_statement(table: str, older_than: datetime, retain_last: int, spark) -> str | None:
+    """expire_snapshots for the snapshots chosen by expirable_snapshots_sql, or None."""
+    ids = [row.snapshot_id for row in spark.sql(expirable_snapshots_sql(table, older_than, retain_last)).collect()]
+    return expire_snapshots_sql(table, ids) if ids else None
 
 
 def plan(tables: Tables, settings: Settings, now: datetime) -> list[Step]:
@@ -128,7 +140,7 @@ def plan(tables: Tables, settings: Settings, now: datetime) -> list[Step]:
     ]
     for table in maintained_tables(tables):
         steps.append(Step(table, "expire snapshots",
-                          expirable_snapshots_sql(table, snapshots_before, settings.maintenance_retain_last)))
+                          partial(expire_statement, table, snapshots_before, settings.maintenance_retain_last)))
         steps.append(Step(table, "remove orphan files", remove_orphan_files_sql(table, orphans_before)))
     return steps
 
@@ -153,13 +165,11 @@ def run_once(spark, tables: Tables, settings: Settings, now: datetime | None = N
         if step.table not in existing:
             continue
         started = time.monotonic()
-        if step.name == "expire snapshots":  # the plan holds the query choosing which ones
-            ids = [row.snapshot_id for row in spark.sql(step.sql).collect()]
-            if not ids:
-                continue
-            step = Step(step.table, step.name, expire_snapshots_sql(step.table, ids))
+        statement = step.statement(spark)
+        if statement is None:
+            continue
         try:
-            result = spark.sql(step.sql).collect()
+            result = spark.sql(statement).collect()
             outcome, detail = "done", ", ".join(f"{k} {v}" for k, v in result[0].asDict().items()) if result else ""
         except Exception as error:  # noqa: BLE001 - a lost commit race is skipped, anything else raised
             if not is_commit_conflict(error):
