@@ -101,7 +101,7 @@ def test_kafka_outage_the_job_waits_restarts_and_loses_nothing(stack, spark, set
     """Kafka stops for 30 s in the middle of a run. With a 10 s Kafka timeout the query
     fails; the job waits for the broker, restarts the query from its checkpoint and drains
     the topic by itself. (An outage shorter than --kafka-timeout only stalls a batch.)"""
-    scenario = Scenario.generated("outage", tmp_path, 25_000, 79, settings,
+    scenario = Scenario.generated("outage", tmp_path, 20_000, 79, settings,
                                   job_args=["--max-offsets-per-trigger", "5000", "--kafka-timeout", "10"],
                                   env={"TRIGGER_INTERVAL": "1 second"})
     job = scenario.start()
