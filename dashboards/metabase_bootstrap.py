@@ -50,7 +50,7 @@ def load_spec(path: Path = SPEC_DIR / "roas_dashboard.json") -> dict:
     """The spec with every card's SQL read, its file template filled in and the shared
     measures (measures.sql) put in place of ${measures}."""
     spec = json.loads(path.read_text())
-    measures = ",\n  ".join(line.rstrip(",") for line in _sql_text(path.parent / "measures.sql").split("\n") if line)
+    measures = _sql_text(path.parent / "measures.sql").strip().replace("\n", "\n  ")
     cards = []
     for card in spec["dashboard"]["cards"]:
         text = _sql_text(path.parent / "cards" / card["sql"])

@@ -22,8 +22,8 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import partial
 from datetime import datetime, timedelta, timezone
+from functools import partial
 from pathlib import Path
 
 if __package__ in (None, ""):  # spark-submit runs this file as a script
