@@ -43,9 +43,10 @@ def _poll(cursor, gold: str, day: str, since: float, until: float) -> list[tuple
     return [(float(second), count) for second, count in cursor.fetchall()]
 
 
-def run(rate: float, seconds: float, settings, warmup: float = 60.0) -> dict:
-    """Run the job against a fresh topic and tables for `warmup` + `seconds` of traffic;
-    freshness samples come from impressions produced after the warm-up."""
+def run(rate: float, seconds: float, settings, trigger: str, warmup: float = 60.0) -> dict:
+    """Run the job (processing-time trigger every `trigger`, e.g. "10 seconds") against a fresh
+    topic and tables for `warmup` + `seconds` of traffic; freshness samples come from
+    impressions produced after the warm-up."""
     import trino
 
     from conf.settings import REPO_ROOT
@@ -64,7 +65,7 @@ def run(rate: float, seconds: float, settings, warmup: float = 60.0) -> dict:
     cursor = connection.cursor()
     with tempfile.TemporaryDirectory() as work:
         job = JobProcess(["--topic", topic, "--checkpoint", f"{work}/checkpoint", "--trigger", "processing-time"],
-                         spark_submit_env(tables.prefix))
+                         spark_submit_env(tables.prefix, TRIGGER_INTERVAL=trigger))
         generator = None
         try:
             print(f"freshness: job starting; then {rate:,.0f} events/s for {warmup + seconds:.0f}s "
