@@ -152,12 +152,12 @@ def derivation_steps(touches: str, rules: AttributionRules) -> list[tuple[str, s
 def derive_gold(frame, rules: AttributionRules):
     """DataFrame(impression_id, touches: all bare copies) -> Gold rows. The live MERGE and
     the replay both derive Gold through this one function."""
-    from pyspark.sql import functions as F
-
-    frame = frame.withColumn("touches", F.expr(union_touches("touches")))  # canonical order, no repeats
-    for column, expression in derivation_steps("touches", rules):
-        frame = frame.withColumn(column, F.expr(expression))
-    return frame.select(*GOLD_COLUMNS)
+    # One projection whose later columns refer to earlier ones (lateral column aliases):
+    # analysed once, where a chain of withColumn calls re-analysed the growing plan per step.
+    steps = [("_all", union_touches("_input")), *derivation_steps("_all", rules)]  # canonical order, no repeats
+    return (frame.selectExpr("impression_id", "touches AS _input")
+            .selectExpr("impression_id", *(f"{expression} AS {column}" for column, expression in steps))
+            .select(*GOLD_COLUMNS))
 
 
 def merge_source(batch, gold, rules: AttributionRules):
