@@ -28,6 +28,7 @@ from pathlib import Path
 
 import psutil
 
+from conf import kafka as kafka_admin
 from conf.settings import CONF_DIR, Settings, get_settings, versions
 
 MAVEN_CENTRAL = "https://repo1.maven.org/maven2"
@@ -273,23 +274,7 @@ def trino_ready(settings: Settings) -> bool:
 
 
 def kafka_ready(settings: Settings) -> bool:
-    from kafka import KafkaAdminClient
-    from kafka.errors import KafkaError
-
-    try:
-        admin = KafkaAdminClient(
-            bootstrap_servers=settings.kafka_bootstrap_servers,
-            request_timeout_ms=3000,
-        )
-    except (KafkaError, OSError, ValueError):
-        return False
-    try:
-        admin.list_topics()
-        return True
-    except (KafkaError, OSError):
-        return False
-    finally:
-        admin.close()
+    return kafka_admin.kafka_ready(settings.kafka_bootstrap_servers)
 
 
 # ---------------------------------------------------------------- services
@@ -417,17 +402,8 @@ class LocalStack:
         return command, env
 
     def _create_topic(self) -> None:
-        from kafka import KafkaAdminClient
-        from kafka.admin import NewTopic
-        from kafka.errors import TopicAlreadyExistsError
-
-        admin = KafkaAdminClient(bootstrap_servers=self.settings.kafka_bootstrap_servers)
-        try:
-            admin.create_topics([NewTopic(self.settings.kafka_topic, self.settings.kafka_partitions, 1)])
-        except TopicAlreadyExistsError:
-            pass
-        finally:
-            admin.close()
+        kafka_admin.ensure_topic(self.settings.kafka_bootstrap_servers, self.settings.kafka_topic,
+                                 self.settings.kafka_partitions)
 
     # --- process bookkeeping
 

@@ -1,10 +1,11 @@
-"""Kafka's default partitioner for keyed records, fast enough for the generator.
+"""Which partition Kafka's default partitioner gives a keyed record.
 
-Java clients and kafka-python place a keyed record on
-`(murmur2(key) & 0x7fffffff) % partitions`. kafka-python computes murmur2 byte by
-byte in Python; this version reads the key as little-endian 32-bit words in one
-`struct` call, about 3x faster, and gives the same partition (tests/unit checks it
-against kafka-python's own implementation), so other producers of the same keys agree.
+Java clients, and librdkafka with `partitioner=murmur2_random` (the generator's producer),
+place a keyed record on `(murmur2(key) & 0x7fffffff) % partitions`. This is that function
+in Python, checked against the Java client's own test vectors (tests/unit) and against
+where the generator's records land (tests/integration): it tells which partition holds an
+impression's events without asking Kafka, e.g. to derive a topic's content from the
+generator's --output file.
 """
 
 from __future__ import annotations

@@ -161,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
                  f"{kafka_rate / 50_000:.2f} of target"))
     rows.append(("generator, --dry-run (events/s)", f"{dry_rate:,.0f}", "", ""))
     rows.append(("share of time spent producing", f"{1 - kafka_rate / dry_rate:.0%}", "",
-                 "kafka-python's per-record path"))
+                 "librdkafka's producer (confluent-kafka)"))
 
     if args.job_events:
         import tempfile

@@ -12,21 +12,31 @@ import pytest
 
 from conf.settings import REPO_ROOT
 from producers.ad_traffic_generator import main
+from producers.partitioning import partition_for
 
 pytestmark = pytest.mark.stack
 
 
-def consume_all(settings, topic: str, expected: int) -> list:
-    from kafka import KafkaConsumer
+def consume_all(settings, topic: str, expected: int, idle_s: float = 10.0) -> list:
+    """Every record of `topic` from the beginning, until `expected` arrived or none came
+    for `idle_s`."""
+    from confluent_kafka import Consumer
 
-    consumer = KafkaConsumer(topic, bootstrap_servers=settings.kafka_bootstrap_servers,
-                             auto_offset_reset="earliest", enable_auto_commit=False, consumer_timeout_ms=10_000)
+    consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap_servers,
+                         "group.id": f"test-{uuid.uuid4().hex[:8]}", "auto.offset.reset": "earliest",
+                         "enable.auto.commit": False})
+    consumer.subscribe([topic])
     records = []
-    for message in consumer:
-        records.append(message)
-        if len(records) >= expected:
-            break
-    consumer.close()
+    try:
+        while len(records) < expected:
+            batch = consumer.consume(10_000, timeout=idle_s)
+            if not batch:
+                break
+            for message in batch:
+                assert message.error() is None, message.error()
+                records.append(message)
+    finally:
+        consumer.close()
     return records
 
 
@@ -41,27 +51,24 @@ def test_every_impression_lands_in_one_partition_with_its_arrival_time(stack, se
 
     partitions = defaultdict(set)
     for message in received:
-        partitions[message.key.decode()].add(message.partition)
+        partitions[message.key().decode()].add(message.partition())
     assert all(len(p) == 1 for p in partitions.values())
-    assert len({m.partition for m in received}) == settings.kafka_partitions
+    assert len({m.partition() for m in received}) == settings.kafka_partitions
 
     # Same records, same bytes; the record timestamp is the arrival time.
-    assert sorted((m.key.decode(), m.value.decode(), m.timestamp) for m in received) == sorted(
+    assert sorted((m.key().decode(), m.value().decode(), m.timestamp()[1]) for m in received) == sorted(
         (r["key"], r["value"], r["arrival_ms"]) for r in sent
     )
 
 
 def test_partitions_agree_with_kafkas_default_partitioner(stack, settings):
-    """Keys placed by our fast murmur2 land where kafka-python's own partitioner puts them."""
-    from kafka import KafkaProducer
-
+    """Records land where the Java client's default partitioner puts their key
+    (partition_for, checked against Kafka's own murmur2 vectors in tests/unit)."""
     topic = f"gen_part_{uuid.uuid4().hex[:8]}"
     assert main(["--count", "2000", "--seed", "9", "--topic", topic, "--quiet"]) == 0
     received = consume_all(settings, topic, 2000)
-    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers)
-    reference = {m.key: producer.send(topic, key=m.key, value=b"probe").get(timeout=10).partition for m in received[:300]}
-    producer.close()
-    assert all(reference[m.key] == m.partition for m in received[:300])
+    assert len(received) >= 2000  # and the follow-ups of those impressions
+    assert all(m.partition() == partition_for(m.key(), settings.kafka_partitions) for m in received)
 
 
 def test_unreachable_kafka_gets_a_message_that_says_what_to_do():

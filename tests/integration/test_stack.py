@@ -1,5 +1,5 @@
 """Proof that the local stack is real: Spark writes Iceberg tables through the REST
-catalog onto S3 and Trino reads the same rows; kafka-python's keyed records come back
+catalog onto S3 and Trino reads the same rows; keyed records from a Python producer come back
 through Spark's Kafka source; the launcher reports status and refuses taken ports."""
 
 from __future__ import annotations
@@ -58,24 +58,23 @@ def test_trino_sees_spark_row_level_deletes(spark, namespace, trino_cursor):
     assert trino_cursor.fetchall() == [[1, "a"], [2, "B"], [3, "c"], [4, "d"]]
 
 
-def test_kafka_python_records_come_back_through_the_spark_kafka_source(spark, stack, settings):
-    from kafka import KafkaProducer
-    from kafka.admin import KafkaAdminClient, NewTopic
+def test_keyed_python_records_come_back_through_the_spark_kafka_source(spark, stack, settings):
+    from confluent_kafka import Producer
+
+    from conf.kafka import ensure_topic
 
     topic = f"stack_test_{uuid.uuid4().hex[:8]}"
-    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
-    admin.create_topics([NewTopic(topic, 3, 1)])
-    admin.close()
+    ensure_topic(settings.kafka_bootstrap_servers, topic, 3)
 
-    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, acks="all")
+    producer = Producer({"bootstrap.servers": settings.kafka_bootstrap_servers, "acks": "all",
+                         "partitioner": "murmur2_random"})
     sent = []
     for i in range(300):
         key = f"imp-{i % 40}"
         value = json.dumps({"event_id": f"e-{i}", "impression_id": key})
         sent.append((key, value))
-        producer.send(topic, key=key.encode(), value=value.encode())
-    producer.flush()
-    producer.close()
+        producer.produce(topic, value.encode(), key.encode())
+    assert producer.flush(30) == 0
 
     received = (
         spark.read.format("kafka")

@@ -10,6 +10,7 @@ from collections import Counter, defaultdict
 import pytest
 
 from producers.ad_traffic_generator import INVALID_CLASSES, main
+from producers.partitioning import murmur2, partition_for
 
 SEVEN_DAYS = 7 * 86_400
 REQUIRED = ("event_id", "event_type", "impression_id", "event_timestamp")
@@ -197,3 +198,24 @@ def test_clicks_before_the_impression_at_their_rate(tmp_path):
 def test_all_faults_switches_every_class_on(tmp_path):
     kinds = Counter(r["kind"] for r in generate(tmp_path, "--all-faults", "0.02", count=30_000))
     assert {"duplicate", *INVALID_CLASSES} <= set(kinds)
+
+
+# Kafka's own vectors for its Java murmur2 (clients' UtilsTest.testMurmur2), as signed ints.
+JAVA_MURMUR2 = {
+    b"21": -973932308,
+    b"foobar": -790332482,
+    b"a-little-bit-long-string": -985981536,
+    b"a-little-bit-longer-string": -1486304829,
+    b"lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8": -58897971,
+    b"abc": 479470107,
+}
+
+
+@pytest.mark.parametrize("key", sorted(JAVA_MURMUR2))
+def test_murmur2_equals_the_java_clients(key):
+    assert murmur2(key) == JAVA_MURMUR2[key] & 0xFFFFFFFF
+
+
+def test_partition_is_the_positive_hash_modulo_the_partition_count():
+    # -973932308 & 0x7fffffff = 1173551340; 1173551340 % 6 = 0, % 7 = 3
+    assert [partition_for(b"21", n) for n in (1, 6, 7)] == [0, 0, 3]

@@ -1,0 +1,63 @@
+"""Kafka administration shared by the stack, the generator and the benchmarks (librdkafka
+through confluent-kafka)."""
+
+from __future__ import annotations
+
+import socket
+
+
+def reachable(bootstrap: str, timeout_s: float = 3.0) -> bool:
+    """Whether any bootstrap address accepts a TCP connection (librdkafka would otherwise
+    keep reconnecting quietly until its timeouts run out)."""
+    for address in bootstrap.split(","):
+        host, _, port = address.strip().rpartition(":")
+        try:
+            with socket.create_connection((host, int(port)), timeout=timeout_s):
+                return True
+        except (OSError, ValueError):
+            continue
+    return False
+
+
+def admin_client(bootstrap: str):
+    from confluent_kafka.admin import AdminClient
+
+    # log_level 0: a broker still starting is reported by our callers, not by
+    # librdkafka's connection-refused lines on stderr.
+    return AdminClient({"bootstrap.servers": bootstrap, "log_level": 0})
+
+
+def topic_partitions(bootstrap: str, topic: str, timeout_s: float = 10.0) -> int | None:
+    """How many partitions `topic` has, or None if it does not exist."""
+    metadata = admin_client(bootstrap).list_topics(timeout=timeout_s)
+    found = metadata.topics.get(topic)
+    return None if found is None or found.error is not None else len(found.partitions)
+
+
+def ensure_topic(bootstrap: str, topic: str, partitions: int, timeout_s: float = 15.0) -> None:
+    """Create `topic` with `partitions` (replication 1, the local broker) unless it exists."""
+    from confluent_kafka import KafkaError, KafkaException
+    from confluent_kafka.admin import NewTopic
+
+    if topic_partitions(bootstrap, topic, timeout_s) is not None:
+        return
+    admin = admin_client(bootstrap)  # kept alive until the future resolves
+    future = admin.create_topics([NewTopic(topic, partitions, 1)])[topic]
+    try:
+        future.result(timeout_s)
+    except KafkaException as error:
+        if error.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+            raise
+
+
+def kafka_ready(bootstrap: str, timeout_s: float = 3.0) -> bool:
+    """Whether the broker answers a metadata request."""
+    from confluent_kafka import KafkaException
+
+    if not reachable(bootstrap, timeout_s):
+        return False
+    try:
+        admin_client(bootstrap).list_topics(timeout=timeout_s)
+        return True
+    except KafkaException:
+        return False
