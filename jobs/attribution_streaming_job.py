@@ -82,25 +82,29 @@ class AttributionBatch:
     """The foreachBatch function: Bronze, audit, then Gold, each safe to run twice."""
 
     def __init__(self, rules: AttributionRules, writer_id: str, tables: Tables,
-                 sinks: tuple[str, ...] = ("bronze", "audit", "gold"), progress_every: float = 0) -> None:
+                 sinks: tuple[str, ...] = ("bronze", "audit", "gold")) -> None:
         self.rules, self.writer_id, self.tables, self.sinks = rules, writer_id, tables, sinks
-        self.progress_every, self.progress_written_at = progress_every, float("-inf")
         self.append_once = AppendOnce(writer_id)
         self.history: list[dict] = []  # one entry per batch: records and seconds per phase
         self.max_event_times: dict[int, datetime] = {}
         self.recorder: ProgressRecorder | None = None
         self.busy = threading.Lock()  # held while a batch runs: a graceful stop waits for it
+        self.progress_lock = threading.Lock()  # one ops.stream_progress write at a time
         self.stopping = False
 
-    def record_progress(self, spark, force: bool = False) -> int:
-        """Write the progress events received so far to ops.stream_progress — at most every
-        `progress_every` seconds (each write is an Iceberg commit a batch waits for) unless forced."""
-        if self.recorder is None or (not force and time.monotonic() - self.progress_written_at < self.progress_every):
+    def record_progress(self, spark) -> int:
+        """Write the progress events received so far to ops.stream_progress. Events whose
+        write fails go back in the queue for the next write: none is dropped."""
+        if self.recorder is None:
             return 0
-        self.progress_written_at = time.monotonic()
-        documents = self.recorder.drain()
-        rows = [progress_row(d, self.max_event_times.get(d["batchId"])) for d in documents]
-        return write_progress(spark, self.tables.stream_progress, rows)
+        with self.progress_lock:
+            documents = self.recorder.drain()
+            rows = [progress_row(d, self.max_event_times.get(d["batchId"])) for d in documents]
+            try:
+                return write_progress(spark, self.tables.stream_progress, rows)
+            except Exception:
+                self.recorder.requeue(documents)
+                raise
 
     def __call__(self, batch, batch_id: int) -> None:
         with self.busy:
@@ -122,7 +126,6 @@ class AttributionBatch:
             return result
 
         try:
-            timed("progress", lambda: self.record_progress(spark))
             totals = timed("read", lambda: parsed.selectExpr(  # fetch from Kafka, parse, validate, cache
                 "count(*) AS records", "count_if(reject_reason IS NOT NULL) AS rejected",
                 "unix_micros(max(IF(reject_reason IS NULL, event_timestamp, NULL))) AS max_event_us").first())
@@ -202,7 +205,34 @@ def record_pending_progress(batch_function: "AttributionBatch", spark, query) ->
     while last and time.monotonic() < deadline and not any(
             d["batchId"] == last["batchId"] for d in list(batch_function.recorder.pending.queue)):
         time.sleep(0.2)
-    batch_function.record_progress(spark, force=True)
+    batch_function.record_progress(spark)
+
+
+def first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0][:300] if text else type(error).__name__
+
+
+class ProgressWriter(threading.Thread):
+    """Writes ops.stream_progress every `every` seconds beside the batches, not inside them:
+    a progress commit (2–3 s here) no longer delays the data it reports on."""
+
+    def __init__(self, batch_function: AttributionBatch, spark, every: float) -> None:
+        super().__init__(name="stream-progress-writer", daemon=True)
+        self.batch_function, self.spark, self.every = batch_function, spark, max(every, 1.0)
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopped.wait(self.every):
+            try:
+                self.batch_function.record_progress(self.spark)
+            except Exception as error:  # noqa: BLE001 - the events stay queued; the next write retries
+                print(f"ops.stream_progress not written ({first_line(error)}); retrying in {self.every:.0f}s",
+                      flush=True)
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.join()
 
 
 def writer_id_for(checkpoint: str) -> str:
@@ -246,8 +276,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--sinks", default="bronze,audit,gold",
                         help="which tables to write; 'bronze' alone is an ingest-only run")
     parser.add_argument("--progress-every", type=float, default=30,
-                        help="seconds between writes of ops.stream_progress (each is a commit a batch waits "
-                             "for); the job writes what is pending when it stops")
+                        help="seconds between writes of ops.stream_progress (a thread beside the batches); "
+                             "the job writes what is pending when it stops")
     parser.add_argument("--max-restarts", type=int, default=5,
                         help="restarts from the checkpoint after a failed query (e.g. Kafka down) "
                              "before giving up; the count resets once a batch commits")
@@ -277,7 +307,7 @@ def run(args: argparse.Namespace) -> AttributionBatch:
     tables = Tables(args.table_prefix)
     rules = ensure_tables(spark, tables)
     batch_function = AttributionBatch(rules, writer_id_for(args.checkpoint), tables,
-                                      tuple(s.strip() for s in args.sinks.split(",")), args.progress_every)
+                                      tuple(s.strip() for s in args.sinks.split(",")))
     batch_function.recorder = ProgressRecorder()
     spark.streams.addListener(batch_function.recorder)
     print(f"attribution job: {args.topic} -> {tables.bronze}, {tables.gold}, {tables.audit}; rules {rules}; "
@@ -295,6 +325,8 @@ def run(args: argparse.Namespace) -> AttributionBatch:
         return writer.trigger(processingTime=settings.trigger_interval).start()
 
     running = {"query": start_query()}
+    progress_writer = ProgressWriter(batch_function, spark, args.progress_every)
+    progress_writer.start()
 
     def stop_gracefully(signum, _frame) -> None:
         def stop() -> None:
@@ -318,8 +350,7 @@ def run(args: argparse.Namespace) -> AttributionBatch:
                 failures = 1 if len(batch_function.history) > batches_before else failures + 1
                 if failures > args.max_restarts:
                     raise
-                reason = str(error).strip().splitlines()[0][:300] if str(error).strip() else type(error).__name__
-                print(f"query failed ({reason}); restart {failures}/{args.max_restarts} from the checkpoint "
+                print(f"query failed ({first_line(error)}); restart {failures}/{args.max_restarts} from the checkpoint "
                       f"once Kafka answers", flush=True)
                 wait_for_kafka(settings, args.restart_wait, lambda: batch_function.stopping)
                 time.sleep(min(60, 2 ** failures))
@@ -328,6 +359,7 @@ def run(args: argparse.Namespace) -> AttributionBatch:
                 record_pending_progress(batch_function, spark, running["query"])
                 running["query"] = start_query()
     finally:
+        progress_writer.stop()
         record_pending_progress(batch_function, spark, running["query"])
         spark.streams.removeListener(batch_function.recorder)
         for sig, handler in previous.items():

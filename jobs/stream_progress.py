@@ -2,9 +2,9 @@
 
 Spark commits no offsets to a Kafka consumer group, so consumer lag comes from the query
 progress: per partition the batch's start and end offsets and the latest offset in Kafka.
-A StreamingQueryListener queues each progress event; the job writes the queue at the start
-of the next batch and when the query ends, with a MERGE on (query_id, batch_id), so a
-progress row is written once however often that is retried.
+A StreamingQueryListener queues each progress event; a thread of the job writes the queue
+every --progress-every seconds and when the query ends, with a MERGE on (query_id,
+batch_id), so a progress row is written once however often that is retried.
 """
 
 from __future__ import annotations
@@ -104,6 +104,10 @@ class ProgressRecorder(StreamingQueryListener):
 
     def onQueryTerminated(self, event) -> None:  # noqa: N802
         pass
+
+    def requeue(self, documents: list[dict]) -> None:
+        for document in documents:
+            self.pending.put(document)
 
     def drain(self) -> list[dict]:
         documents = []

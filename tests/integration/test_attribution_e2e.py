@@ -19,7 +19,8 @@ pytestmark = pytest.mark.stack
 @pytest.fixture(scope="module")
 def pipeline_run(stack, spark, settings, tmp_path_factory):
     scenario = Scenario.generated("e2e", tmp_path_factory.mktemp("e2e"), 30_000, 21, settings,
-                                  job_args=["--max-offsets-per-trigger", "10000"])
+                                  # progress written every 2 s by the job's thread, beside the batches
+                                  job_args=["--max-offsets-per-trigger", "10000", "--progress-every", "2"])
     job = scenario.drain()
     records = scenario.records()
     yield {"tables": scenario.tables, "records": records, "expected": attribute(records), "log": job.stdout}
