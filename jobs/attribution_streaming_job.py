@@ -26,7 +26,7 @@ if __package__ in (None, ""):  # spark-submit runs this file as a script
 
 from conf.settings import Settings, get_settings  # noqa: E402
 from conf.tables import AttributionRules, Tables, ensure_tables  # noqa: E402
-from jobs.gold_merge import batch_days, days_predicate, is_commit_conflict, merge_source, merge_sql  # noqa: E402
+from jobs.gold_merge import batch_days_sql, days_predicate, is_commit_conflict, merge_source, merge_sql  # noqa: E402
 from jobs.stream_progress import ProgressRecorder, progress_row, write_progress  # noqa: E402
 from jobs.transforms import (  # noqa: E402
     parse_records,
@@ -128,7 +128,8 @@ class AttributionBatch:
         try:
             totals = timed("read", lambda: parsed.selectExpr(  # fetch from Kafka, parse, validate, cache
                 "count(*) AS records", "count_if(reject_reason IS NOT NULL) AS rejected",
-                "unix_micros(max(IF(reject_reason IS NULL, event_timestamp, NULL))) AS max_event_us").first())
+                "unix_micros(max(IF(reject_reason IS NULL, event_timestamp, NULL))) AS max_event_us",
+                f"{batch_days_sql()} AS days").first())
             records, rejected = totals.records, totals.rejected
             if records == 0:
                 return
@@ -139,7 +140,9 @@ class AttributionBatch:
             if rejected and "audit" in self.sinks:
                 timed("audit", lambda: self.append_once(to_audit(parsed), self.tables.audit, batch_id))
             if "gold" in self.sinks:
-                timed("gold", lambda: self.merge_gold(spark, parsed, batch_id))
+                # The Gold partitions this batch can touch: the MERGE reads only these.
+                days = [entry.day for entry in totals.days]
+                timed("gold", lambda: self.merge_gold(spark, parsed, batch_id, days))
             self.history.append({"batch_id": batch_id, "records": records,
                                  "seconds": time.monotonic() - started, **phases})
             detail = ", ".join(f"{name} {seconds:.1f}s" for name, seconds in phases.items())
@@ -149,15 +152,13 @@ class AttributionBatch:
             parsed.unpersist()
 
 
-    def merge_gold(self, spark, parsed, batch_id: int, attempts: int = 6) -> None:
+    def merge_gold(self, spark, parsed, batch_id: int, days: list, attempts: int = 6) -> None:
         """The Gold MERGE; when it loses a commit race (to table maintenance rewriting the
         same files), Gold is re-read and the MERGE planned again: idempotent, so safe."""
         view = f"attribution_batch_{batch_id}"
-        touches = to_touches(parsed)
-        days = batch_days(touches)  # Gold partitions this batch can touch: the MERGE reads only these
         if not days:
             return
-        batch_rows = touches_by_impression(touches)
+        batch_rows = touches_by_impression(to_touches(parsed))
         for attempt in range(1, attempts + 1):
             try:
                 gold = spark.table(self.tables.gold).where(days_predicate(days))

@@ -175,11 +175,10 @@ def merge_source(batch, gold, rules: AttributionRules):
     return derive_gold(combined, rules)
 
 
-def batch_days(touches) -> list:
-    """The impression-id days a batch's touches name (one small Spark action)."""
-    from pyspark.sql import functions as F
-
-    return [row.day for row in touches.select(F.expr(impression_id_day()).alias("day")).distinct().collect()]
+def batch_days_sql(impression_id: str = "raw.impression_id") -> str:
+    """SQL aggregate over a validated batch: the impression-id days its valid records name,
+    as structs, so that the NULL day (ids that are not UUIDv7) survives collect_set."""
+    return (f"collect_set(IF(reject_reason IS NULL, named_struct('day', {impression_id_day(impression_id)}), NULL))")
 
 
 def merge_sql(source_view: str, target: str = GOLD, days=None) -> str:

@@ -80,3 +80,19 @@ def test_impression_id_day_reads_uuid7_ids_like_the_oracle(spark):
     got = {row.impression_id: row.day for row in frame.selectExpr("impression_id", f"{impression_id_day()} AS day").collect()}
     assert got == {i: id_day(i) for i in ids}
     assert sorted({d.isoformat() for d in got.values() if d}) == ["2026-01-04", "2026-01-05", "2026-01-06"]
+
+
+def test_batch_days_name_the_days_of_valid_records_only_and_keep_the_null_day(spark):
+    from jobs.gold_merge import batch_days_sql
+    from tests.attribution_helpers import uuid7_id
+    from tests.oracle import id_day
+
+    day_one, day_two, bad_day = uuid7_id(1, 0), uuid7_id(2, 86_400), uuid7_id(3, 2 * 86_400)
+    records = [record(event("IMPRESSION", "e1", 0, impression_id=day_one), 1, 0, key=day_one),
+               record(event("CLICK", "c1", 10, impression_id=day_one), 12, 1, key=day_one),
+               record(event("IMPRESSION", "e2", 0, impression_id=day_two), 1, 2, key=day_two),
+               record(event("IMPRESSION", "e3", 0), 1, 3),  # "imp-1": not a UUIDv7, the NULL day
+               record(event("VIEW", "x1", 0, impression_id=bad_day), 1, 4, key=bad_day)]  # rejected
+    validated = with_validation(parse_records(kafka_frame(spark, records)))
+    days = [entry.day for entry in validated.selectExpr(f"{batch_days_sql()} AS days").first().days]
+    assert sorted(days, key=str) == sorted([id_day(day_one), id_day(day_two), None], key=str)
