@@ -59,6 +59,11 @@ class Tables:
 DEFAULT_TABLES = Tables()
 BRONZE, GOLD, AUDIT, RULES = DEFAULT_TABLES.bronze, DEFAULT_TABLES.gold, DEFAULT_TABLES.audit, DEFAULT_TABLES.rules
 
+# Snapshot summary properties of the streaming job's appends: which writer (checkpoint)
+# committed, and its batch id — a restarted job reads them to skip a batch it already wrote.
+WRITER_PROPERTY = "lakehouse.writer-id"
+BATCH_PROPERTY = "lakehouse.batch-id"
+
 FORMAT_V2 = "'format-version'='2'"
 MERGE_ON_READ = (
     "'write.merge.mode'='merge-on-read', 'write.update.mode'='merge-on-read', "

@@ -25,8 +25,9 @@ if __package__ in (None, ""):  # spark-submit runs this file as a script
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from conf.settings import Settings, get_settings  # noqa: E402
-from conf.tables import AttributionRules, Tables, ensure_tables  # noqa: E402
+from conf.tables import BATCH_PROPERTY, WRITER_PROPERTY, AttributionRules, Tables, ensure_tables  # noqa: E402
 from jobs.gold_merge import batch_days_sql, days_predicate, is_commit_conflict, merge_source, merge_sql  # noqa: E402
+from jobs.maintenance_job import ActiveDayCompaction  # noqa: E402
 from jobs.stream_progress import ProgressRecorder, progress_row, write_progress  # noqa: E402
 from jobs.transforms import (  # noqa: E402
     parse_records,
@@ -36,9 +37,6 @@ from jobs.transforms import (  # noqa: E402
     touches_by_impression,
     with_validation,
 )
-
-WRITER_PROPERTY = "lakehouse.writer-id"
-BATCH_PROPERTY = "lakehouse.batch-id"
 
 
 def last_committed_batch(spark, table: str, writer_id: str) -> int:
@@ -88,6 +86,7 @@ class AttributionBatch:
         self.history: list[dict] = []  # one entry per batch: records and seconds per phase
         self.max_event_times: dict[int, datetime] = {}
         self.recorder: ProgressRecorder | None = None
+        self.compaction: ActiveDayCompaction | None = None  # in-job compaction of the Gold days being written
         self.busy = threading.Lock()  # held while a batch runs: a graceful stop waits for it
         self.progress_lock = threading.Lock()  # one ops.stream_progress write at a time
         self.stopping = False
@@ -143,6 +142,10 @@ class AttributionBatch:
                 # The Gold partitions this batch can touch: the MERGE reads only these.
                 days = [entry.day for entry in totals.days]
                 timed("gold", lambda: self.merge_gold(spark, parsed, batch_id, days))
+                if self.compaction is not None:
+                    self.compaction.note(days)
+                    if self.compaction.due():
+                        print(f"batch {batch_id}: " + timed("compact", lambda: self.compaction.run(spark)), flush=True)
             self.history.append({"batch_id": batch_id, "records": records,
                                  "seconds": time.monotonic() - started, **phases})
             detail = ", ".join(f"{name} {seconds:.1f}s" for name, seconds in phases.items())
@@ -279,6 +282,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--progress-every", type=float, default=30,
                         help="seconds between writes of ops.stream_progress (a thread beside the batches); "
                              "the job writes what is pending when it stops")
+    parser.add_argument("--compact-every", type=float, default=settings.gold_compaction_minutes,
+                        help="minutes between compactions of the Gold days the job is writing, run between "
+                             "batches (GOLD_COMPACTION_MINUTES; 0: never)")
     parser.add_argument("--max-restarts", type=int, default=5,
                         help="restarts from the checkpoint after a failed query (e.g. Kafka down) "
                              "before giving up; the count resets once a batch commits")
@@ -310,6 +316,8 @@ def run(args: argparse.Namespace) -> AttributionBatch:
     batch_function = AttributionBatch(rules, writer_id_for(args.checkpoint), tables,
                                       tuple(s.strip() for s in args.sinks.split(",")))
     batch_function.recorder = ProgressRecorder()
+    if "gold" in batch_function.sinks and args.compact_every > 0:
+        batch_function.compaction = ActiveDayCompaction(tables.gold, args.compact_every)
     spark.streams.addListener(batch_function.recorder)
     print(f"attribution job: {args.topic} -> {tables.bronze}, {tables.gold}, {tables.audit}; rules {rules}; "
           f"checkpoint {args.checkpoint}", flush=True)

@@ -30,9 +30,8 @@ if __package__ in (None, ""):  # spark-submit runs this file as a script
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from conf.settings import CATALOG_NAME, Settings, get_settings  # noqa: E402
-from conf.tables import Tables  # noqa: E402
-from jobs.attribution_streaming_job import WRITER_PROPERTY  # noqa: E402
-from jobs.gold_merge import is_commit_conflict  # noqa: E402
+from conf.tables import WRITER_PROPERTY, Tables  # noqa: E402
+from jobs.gold_merge import days_predicate, is_commit_conflict  # noqa: E402
 
 TARGET_FILE_BYTES = 128 * 1024 * 1024
 
@@ -72,6 +71,52 @@ def gold_compaction_sql(gold: str) -> str:
             + _options({"target-file-size-bytes": str(TARGET_FILE_BYTES), "delete-file-threshold": "1",
                         "min-input-files": "2", "remove-dangling-deletes": "true",
                         "partial-progress.enabled": "true"}) + ")")
+
+
+def active_gold_compaction_sql(gold: str, days) -> str:
+    """Small-file compaction of the Gold days the stream is writing (`days` as in
+    jobs.gold_merge.days_predicate). Each batch adds data and delete files to the days it
+    names, and each MERGE reads every file of those days: without this the per-batch MERGE
+    slows down as the day goes on. Small files, with the deletes that point at them, become
+    ~128 MB files; files already that large keep their deletes for the maintenance job."""
+    where = days_predicate(days).replace("'", "''")
+    return (f"CALL {CATALOG_NAME}.system.rewrite_data_files(table => '{procedure_target(gold)}', "
+            f"where => '{where}', options => " + _options({
+                "target-file-size-bytes": str(TARGET_FILE_BYTES), "min-input-files": "2",
+                "remove-dangling-deletes": "true", "partial-progress.enabled": "true"}) + ")")
+
+
+class ActiveDayCompaction:
+    """The streaming job's in-job schedule: every `minutes`, between two batches, compact
+    the Gold days the batches since the last run wrote to (active_gold_compaction_sql).
+    Inside the job it never races the job's own MERGE; a race lost to a separate maintenance
+    job, or any other failure, is reported and the days wait for the next run: compaction
+    only rearranges files, so skipping it loses nothing."""
+
+    def __init__(self, gold: str, minutes: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.gold, self.interval, self.clock = gold, minutes * 60, clock
+        self.days: set = set()
+        self.last_run = clock()
+
+    def note(self, days) -> None:
+        self.days.update(days)
+
+    def due(self) -> bool:
+        return self.interval > 0 and bool(self.days) and self.clock() - self.last_run >= self.interval
+
+    def run(self, spark) -> str:
+        """Compact now; returns a one-line summary."""
+        self.last_run = self.clock()
+        try:
+            result = spark.sql(active_gold_compaction_sql(self.gold, self.days)).first()
+        except Exception as error:  # noqa: BLE001 - the batch's data is committed; compaction can wait
+            reason = ("lost a commit race to another writer" if is_commit_conflict(error)
+                      else str(error).strip().splitlines()[0][:200])
+            return f"Gold compaction skipped ({reason}); next try in {self.interval / 60:g} min"
+        days, self.days, counts = len(self.days), set(), result.asDict()
+        return (f"Gold compaction of {days} active day(s): {counts.get('rewritten_data_files_count', 0)} data "
+                f"files -> {counts.get('added_data_files_count', 0)}, "
+                f"{counts.get('removed_delete_files_count', 0)} delete files removed")
 
 
 def expirable_snapshots_sql(table: str, older_than: datetime, retain_last: int) -> str:

@@ -19,8 +19,10 @@ pytestmark = pytest.mark.stack
 @pytest.fixture(scope="module")
 def pipeline_run(stack, spark, settings, tmp_path_factory):
     scenario = Scenario.generated("e2e", tmp_path_factory.mktemp("e2e"), 30_000, 21, settings,
-                                  # progress written every 2 s by the job's thread, beside the batches
-                                  job_args=["--max-offsets-per-trigger", "10000", "--progress-every", "2"])
+                                  # progress written every 2 s by the job's thread, beside the batches;
+                                  # the Gold days a batch wrote compacted after every batch
+                                  job_args=["--max-offsets-per-trigger", "10000", "--progress-every", "2",
+                                            "--compact-every", "0.0001"])
     job = scenario.drain()
     records = scenario.records()
     yield {"tables": scenario.tables, "records": records, "expected": attribute(records), "log": job.stdout}
@@ -49,6 +51,17 @@ def test_gold_equals_the_oracle(spark, pipeline_run):
     kinds = set(dispositions.values())
     assert {"DUPLICATE", "CLICK_BEFORE_IMPRESSION", "ATTRIBUTED"} <= kinds
     assert any(row["is_late"] for row in actual.values())
+
+
+def test_in_job_compaction_leaves_one_data_file_per_gold_partition(spark, pipeline_run):
+    """Compaction ran between the batches (the oracle test above saw its result) and left
+    each Gold partition in one file: a MERGE reads one file per partition, not one per batch."""
+    compactions = [line for line in pipeline_run["log"].splitlines() if "Gold compaction of" in line]
+    batches = [line for line in pipeline_run["log"].splitlines() if BATCH_LINE.match(line)]
+    assert len(compactions) == len(batches) and all("compact " in line for line in batches), pipeline_run["log"]
+    files = spark.sql(f"SELECT max(file_count) AS most, count(*) AS partitions "
+                      f"FROM {pipeline_run['tables'].gold}.partitions").first()
+    assert files.partitions >= 8 and files.most == 1
 
 
 def test_audit_equals_the_oracle(spark, pipeline_run):
