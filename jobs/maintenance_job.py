@@ -34,6 +34,7 @@ from conf.tables import WRITER_PROPERTY, Tables  # noqa: E402
 from jobs.gold_merge import days_predicate, is_commit_conflict  # noqa: E402
 
 TARGET_FILE_BYTES = 128 * 1024 * 1024
+ACTIVE_TARGET_FILE_BYTES = 32 * 1024 * 1024  # in-job compaction of the days being written
 
 
 def procedure_target(table: str) -> str:
@@ -78,11 +79,12 @@ def active_gold_compaction_sql(gold: str, days) -> str:
     jobs.gold_merge.days_predicate). Each batch adds data and delete files to the days it
     names, and each MERGE reads every file of those days: without this the per-batch MERGE
     slows down as the day goes on. Small files, with the deletes that point at them, become
-    ~128 MB files; files already that large keep their deletes for the maintenance job."""
+    ~32 MB files: files of 24 MB and more are left as they are (with their deletes) for the
+    maintenance job, so that a run rewrites a bounded amount however large the day grows."""
     where = days_predicate(days).replace("'", "''")
     return (f"CALL {CATALOG_NAME}.system.rewrite_data_files(table => '{procedure_target(gold)}', "
             f"where => '{where}', options => " + _options({
-                "target-file-size-bytes": str(TARGET_FILE_BYTES), "min-input-files": "2",
+                "target-file-size-bytes": str(ACTIVE_TARGET_FILE_BYTES), "min-input-files": "2",
                 "remove-dangling-deletes": "true", "partial-progress.enabled": "true"}) + ")")
 
 
