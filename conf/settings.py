@@ -64,7 +64,7 @@ class Settings(BaseSettings):
     maintenance_snapshot_retention_hours: int = 24  # expire_snapshots: keep time travel this far back
     maintenance_retain_last: int = 20  # ... and at least this many snapshots
     maintenance_orphan_age_hours: int = 72  # remove_orphan_files: only files older than this (never in-flight writes)
-    gold_compaction_minutes: float = 1  # the streaming job compacts the Gold days it writes this often (0: never)
+    gold_compaction_batches: int = 6  # the streaming job compacts the Gold days it writes every N batches (0: never)
 
     # BI servers (compose profile; not installable on the local stack). The Trino address
     # is the one Metabase and Grafana use to reach Trino (the compose service name).

@@ -282,9 +282,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--progress-every", type=float, default=30,
                         help="seconds between writes of ops.stream_progress (a thread beside the batches); "
                              "the job writes what is pending when it stops")
-    parser.add_argument("--compact-every", type=float, default=settings.gold_compaction_minutes,
-                        help="minutes between compactions of the Gold days the job is writing, run between "
-                             "batches (GOLD_COMPACTION_MINUTES; 0: never)")
+    parser.add_argument("--compact-every", type=int, default=settings.gold_compaction_batches,
+                        help="batches between compactions of the Gold days the job is writing, run between "
+                             "batches (GOLD_COMPACTION_BATCHES; 0: never)")
     parser.add_argument("--max-restarts", type=int, default=5,
                         help="restarts from the checkpoint after a failed query (e.g. Kafka down) "
                              "before giving up; the count resets once a batch commits")

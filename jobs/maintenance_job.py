@@ -89,32 +89,36 @@ def active_gold_compaction_sql(gold: str, days) -> str:
 
 
 class ActiveDayCompaction:
-    """The streaming job's in-job schedule: every `minutes`, between two batches, compact
-    the Gold days the batches since the last run wrote to (active_gold_compaction_sql).
-    Inside the job it never races the job's own MERGE; a race lost to a separate maintenance
-    job, or any other failure, is reported and the days wait for the next run: compaction
-    only rearranges files, so skipping it loses nothing."""
+    """The streaming job's in-job schedule: every `every` batches that wrote Gold, between
+    two batches, compact the Gold days those batches wrote to (active_gold_compaction_sql).
+    Counted in batches because files pile up per batch (eight data files and their delete
+    files each): every 6 is once a minute at the 10 s trigger, and a drain of large batches
+    is not held up by a compaction per minute. Inside the job it never races the job's own
+    MERGE; a race lost to a separate maintenance job, or any other failure, is reported and
+    the days wait for the next run: compaction only rearranges files, so skipping loses nothing."""
 
-    def __init__(self, gold: str, minutes: float, clock: Callable[[], float] = time.monotonic) -> None:
-        self.gold, self.interval, self.clock = gold, minutes * 60, clock
+    def __init__(self, gold: str, every: int) -> None:
+        self.gold, self.every = gold, every
         self.days: set = set()
-        self.last_run = clock()
+        self.batches = 0  # batches that wrote Gold since the last run
 
     def note(self, days) -> None:
-        self.days.update(days)
+        if days:
+            self.days.update(days)
+            self.batches += 1
 
     def due(self) -> bool:
-        return self.interval > 0 and bool(self.days) and self.clock() - self.last_run >= self.interval
+        return self.every > 0 and self.batches >= self.every
 
     def run(self, spark) -> str:
         """Compact now; returns a one-line summary."""
-        self.last_run = self.clock()
+        self.batches = 0
         try:
             result = spark.sql(active_gold_compaction_sql(self.gold, self.days)).first()
         except Exception as error:  # noqa: BLE001 - the batch's data is committed; compaction can wait
             reason = ("lost a commit race to another writer" if is_commit_conflict(error)
                       else str(error).strip().splitlines()[0][:200])
-            return f"Gold compaction skipped ({reason}); next try in {self.interval / 60:g} min"
+            return f"Gold compaction skipped ({reason}); next try in {self.every} batches"
         days, self.days, counts = len(self.days), set(), result.asDict()
         return (f"Gold compaction of {days} active day(s): {counts.get('rewritten_data_files_count', 0)} data "
                 f"files -> {counts.get('added_data_files_count', 0)}, "

@@ -22,7 +22,7 @@ def pipeline_run(stack, spark, settings, tmp_path_factory):
                                   # progress written every 2 s by the job's thread, beside the batches;
                                   # the Gold days a batch wrote compacted after every batch
                                   job_args=["--max-offsets-per-trigger", "10000", "--progress-every", "2",
-                                            "--compact-every", "0.0001"])
+                                            "--compact-every", "1"])
     job = scenario.drain()
     records = scenario.records()
     yield {"tables": scenario.tables, "records": records, "expected": attribute(records), "log": job.stdout}
