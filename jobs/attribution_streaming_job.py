@@ -26,7 +26,14 @@ if __package__ in (None, ""):  # spark-submit runs this file as a script
 
 from conf.settings import Settings, get_settings  # noqa: E402
 from conf.tables import BATCH_PROPERTY, WRITER_PROPERTY, AttributionRules, Tables, ensure_tables  # noqa: E402
-from jobs.gold_merge import batch_days_sql, days_predicate, is_commit_conflict, merge_source, merge_sql  # noqa: E402
+from jobs.gold_merge import (  # noqa: E402
+    batch_days_sql,
+    days_predicate,
+    first_line,
+    is_commit_conflict,
+    merge_source,
+    merge_sql,
+)
 from jobs.maintenance_job import ActiveDayCompaction  # noqa: E402
 from jobs.stream_progress import ProgressRecorder, progress_row, write_progress  # noqa: E402
 from jobs.transforms import (  # noqa: E402
@@ -210,11 +217,6 @@ def record_pending_progress(batch_function: "AttributionBatch", spark, query) ->
             d["batchId"] == last["batchId"] for d in list(batch_function.recorder.pending.queue)):
         time.sleep(0.2)
     batch_function.record_progress(spark)
-
-
-def first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0][:300] if text else type(error).__name__
 
 
 class ProgressWriter(threading.Thread):

@@ -200,3 +200,9 @@ CONFLICT_SIGNS = ("ValidationException", "CommitFailedException", "Found conflic
 
 def is_commit_conflict(error: Exception) -> bool:
     return any(sign in str(error) for sign in CONFLICT_SIGNS)
+
+
+def first_line(error: BaseException) -> str:
+    """An error as one log line (Spark's and Iceberg's messages run to pages)."""
+    text = str(error).strip()
+    return text.splitlines()[0][:300] if text else type(error).__name__

@@ -31,7 +31,7 @@ if __package__ in (None, ""):  # spark-submit runs this file as a script
 
 from conf.settings import CATALOG_NAME, Settings, get_settings  # noqa: E402
 from conf.tables import WRITER_PROPERTY, Tables  # noqa: E402
-from jobs.gold_merge import days_predicate, is_commit_conflict  # noqa: E402
+from jobs.gold_merge import days_predicate, first_line, is_commit_conflict  # noqa: E402
 
 TARGET_FILE_BYTES = 128 * 1024 * 1024
 ACTIVE_TARGET_FILE_BYTES = 32 * 1024 * 1024  # in-job compaction of the days being written
@@ -116,8 +116,7 @@ class ActiveDayCompaction:
         try:
             result = spark.sql(active_gold_compaction_sql(self.gold, self.days)).first()
         except Exception as error:  # noqa: BLE001 - the batch's data is committed; compaction can wait
-            reason = ("lost a commit race to another writer" if is_commit_conflict(error)
-                      else str(error).strip().splitlines()[0][:200])
+            reason = "lost a commit race to another writer" if is_commit_conflict(error) else first_line(error)
             return f"Gold compaction skipped ({reason}); next try in {self.every} batches"
         days, self.days, counts = len(self.days), set(), result.asDict()
         return (f"Gold compaction of {days} active day(s): {counts.get('rewritten_data_files_count', 0)} data "
