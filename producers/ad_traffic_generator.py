@@ -49,6 +49,11 @@ class FunnelConfig:
     conversion_delay_median_s: float = 3 * 3600.0
     conversion_delay_sigma: float = 2.0  # heavy tail: ~2 % land beyond the 7-day lookback
     network_delay_max_s: float = 2.0  # arrival = event time + U(0, this)
+    # Longest click or conversion delay: the lognormal tail is cut at a 30-day attribution
+    # horizon. Uncut, about one conversion in 30,000 landed over a year out, and a Kafka broker
+    # rejects a record stamped more than an hour ahead of its clock
+    # (log.message.timestamp.after.max.ms), failing the whole producer batch around it.
+    max_delay_s: float = 30 * DAY
     # faults (off by default)
     duplicate_rate: float = 0.0
     late_rate: float = 0.0
@@ -124,7 +129,7 @@ class FunnelSimulator:
         ).encode()
 
     def _lognormal(self, median: float, sigma: float) -> float:
-        return median * math.exp(sigma * self.rng.gauss(0.0, 1.0))
+        return min(median * math.exp(sigma * self.rng.gauss(0.0, 1.0)), self.config.max_delay_s)
 
     def _arrival(self, event_time: float) -> float:
         if self.config.late_rate and self.rng.random() < self.config.late_rate:

@@ -109,6 +109,17 @@ def test_funnel_has_repeat_touches_and_conversions_beyond_the_lookback(clean_run
     assert all(e["bid_price"] > 0 for e in events if e["event_type"] == "IMPRESSION")
 
 
+def test_delays_are_cut_at_the_30_day_horizon(tmp_path):
+    # A sigma this wide puts a third of all delays beyond 30 days before the cut.
+    records = generate(tmp_path, "--conversion-delay-sigma", "6", "--click-delay-sigma", "6", count=20_000)
+    events = valid_events(records)
+    impression_time = {e["impression_id"]: e["event_timestamp"] for e in events if e["event_type"] == "IMPRESSION"}
+    delays = [e["event_timestamp"] - impression_time[e["impression_id"]] for e in events
+              if e["event_type"] != "IMPRESSION"]
+    assert max(delays) <= 2 * 30 * 86_400 + 1  # a click's delay, then the conversion's
+    assert sum(d > 30 * 86_400 for d in delays) > 0
+
+
 def test_no_faults_by_default(clean_run):
     kinds = Counter(r["kind"] for r in clean_run)
     assert set(kinds) == {"IMPRESSION", "CLICK", "CONVERSION"}
