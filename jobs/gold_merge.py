@@ -58,21 +58,35 @@ def union_touches(*touch_arrays: str) -> str:
     return f"array_sort(array_distinct(concat({parts})))"
 
 
+# Most Gold rows hold one touch (an impression nobody clicked). Spark interprets every
+# lambda call, so the steps below answer a set of one directly — the answer the general
+# expression gives for it — and run their lambdas on larger sets only: deriving 500 k
+# real Gold rows took 3.5 s instead of 4.6 s (the property tests in tests/spark check
+# both branches against the oracle).
+def _single_or(touches: str, single, general: str) -> str:
+    """SQL: `single(the only touch)` for a set of one, else `general`."""
+    return f"CASE WHEN size({touches}) = 1 THEN {single(f'try_element_at({touches}, 1)')} ELSE {general} END"
+
+
+def _lateness_ms(touch: str) -> str:
+    return f"CAST(floor((unix_micros({touch}.arrival_time) - unix_micros({touch}.event_time)) / 1000.0) AS BIGINT)"
+
+
 def _canonical(touches: str) -> str:
     """One copy per event_id: the smallest (arrival time, partition, offset)."""
-    return (
+    return _single_or(touches, lambda _: touches, (
         f"filter({touches}, x -> NOT exists({touches}, y -> y.event_id = x.event_id AND "
         "struct(y.arrival_time, y.kafka_partition, y.kafka_offset) < "
         "struct(x.arrival_time, x.kafka_partition, x.kafka_offset)))"
-    )
+    ))
 
 
 def _first_by_time(touches: str, event_type: str) -> str:
     """The touch of a type with the smallest (event_time, event_id), or null."""
-    return (
+    return _single_or(touches, lambda one: f"IF({one}.event_type = '{event_type}', {one}, NULL)", (
         f"try_element_at(array_sort(transform(filter({touches}, x -> x.event_type = '{event_type}'), "
         "x -> struct(x.event_time AS k1, x.event_id AS k2, x AS t))), 1).t"
-    )
+    ))
 
 
 def _valid_clicks(canonical: str, impression: str) -> str:
@@ -99,15 +113,13 @@ def derivation_steps(touches: str, rules: AttributionRules) -> list[tuple[str, s
     """(column, SQL expression) in order; each step may use the columns before it, so
     every intermediate is computed once per row. `touches` holds all bare copies."""
     canonical, impression, clicks, conversions, first = "_canonical", "_impression", "_clicks", "_conversions", "_first"
-    late_by_ms = (
-        f"array_max(transform({canonical}, x -> CAST(floor((unix_micros(x.arrival_time) - "
-        "unix_micros(x.event_time)) / 1000.0) AS BIGINT)))"
-    )
+    late_by_ms = _single_or(canonical, _lateness_ms, f"array_max(transform({canonical}, x -> {_lateness_ms('x')}))")
     conversion_of_x = f"try_element_at(filter({conversions}, w -> w.c.event_id = x.event_id), 1)"
     disposition = (
         "CASE"
-        f" WHEN exists({touches}, y -> y.event_id = x.event_id AND struct(y.arrival_time, y.kafka_partition, "
-        "y.kafka_offset) < struct(x.arrival_time, x.kafka_partition, x.kafka_offset)) THEN 'DUPLICATE'"
+        f" WHEN size({touches}) > 1 AND exists({touches}, y -> y.event_id = x.event_id AND "
+        "struct(y.arrival_time, y.kafka_partition, y.kafka_offset) < "
+        "struct(x.arrival_time, x.kafka_partition, x.kafka_offset)) THEN 'DUPLICATE'"
         f" WHEN x.event_type = 'IMPRESSION' THEN IF(x.event_id = {impression}.event_id, 'IMPRESSION', "
         "'DUPLICATE_IMPRESSION')"
         f" WHEN x.event_type = 'CLICK' THEN CASE WHEN {impression} IS NULL THEN 'AWAITING_IMPRESSION'"
