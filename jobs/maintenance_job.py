@@ -51,14 +51,22 @@ def _options(options: dict[str, str]) -> str:
     return "map(" + ", ".join(f"'{k}', '{v}'" for k, v in options.items()) + ")"
 
 
+def _rewrite_data_files_sql(table: str, target_bytes: int, where: str | None = None,
+                            extra: dict[str, str] | None = None) -> str:
+    """rewrite_data_files of `table` (only the rows matching the SQL filter `where`) into
+    files of ~`target_bytes`; a group of one file is left alone, and every group that
+    finishes commits even if a later one fails (partial progress)."""
+    scope = "where => '" + where.replace("'", "''") + "', " if where else ""
+    return (f"CALL {CATALOG_NAME}.system.rewrite_data_files(table => '{procedure_target(table)}', {scope}options => "
+            + _options({"target-file-size-bytes": str(target_bytes), "min-input-files": "2",
+                        "partial-progress.enabled": "true", **(extra or {})}) + ")")
+
+
 def bronze_compaction_sql(bronze: str, closed_before: datetime) -> str:
     # Records whose time did not parse sit in the NULL hour, appended to by every batch:
     # append-only like the rest, so compacting it never conflicts with ingest.
-    where = f"event_timestamp < {_timestamp(closed_before)} OR event_timestamp IS NULL".replace("'", "''")
-    return (f"CALL {CATALOG_NAME}.system.rewrite_data_files(table => '{procedure_target(bronze)}', "
-            f"where => '{where}', options => " + _options({
-                "target-file-size-bytes": str(TARGET_FILE_BYTES), "min-input-files": "2",
-                "partial-progress.enabled": "true"}) + ")")
+    return _rewrite_data_files_sql(
+        bronze, TARGET_FILE_BYTES, f"event_timestamp < {_timestamp(closed_before)} OR event_timestamp IS NULL")
 
 
 def gold_delete_rewrite_sql(gold: str) -> str:
@@ -68,10 +76,8 @@ def gold_delete_rewrite_sql(gold: str) -> str:
 
 def gold_compaction_sql(gold: str) -> str:
     """Rewrite the data files that carry deletes (delete-file-threshold 1), plus small files."""
-    return (f"CALL {CATALOG_NAME}.system.rewrite_data_files(table => '{procedure_target(gold)}', options => "
-            + _options({"target-file-size-bytes": str(TARGET_FILE_BYTES), "delete-file-threshold": "1",
-                        "min-input-files": "2", "remove-dangling-deletes": "true",
-                        "partial-progress.enabled": "true"}) + ")")
+    return _rewrite_data_files_sql(gold, TARGET_FILE_BYTES,
+                                   extra={"delete-file-threshold": "1", "remove-dangling-deletes": "true"})
 
 
 def active_gold_compaction_sql(gold: str, days) -> str:
@@ -81,11 +87,8 @@ def active_gold_compaction_sql(gold: str, days) -> str:
     slows down as the day goes on. Small files, with the deletes that point at them, become
     ~32 MB files: files of 24 MB and more are left as they are (with their deletes) for the
     maintenance job, so that a run rewrites a bounded amount however large the day grows."""
-    where = days_predicate(days).replace("'", "''")
-    return (f"CALL {CATALOG_NAME}.system.rewrite_data_files(table => '{procedure_target(gold)}', "
-            f"where => '{where}', options => " + _options({
-                "target-file-size-bytes": str(ACTIVE_TARGET_FILE_BYTES), "min-input-files": "2",
-                "remove-dangling-deletes": "true", "partial-progress.enabled": "true"}) + ")")
+    return _rewrite_data_files_sql(gold, ACTIVE_TARGET_FILE_BYTES, days_predicate(days),
+                                   extra={"remove-dangling-deletes": "true"})
 
 
 class ActiveDayCompaction:
