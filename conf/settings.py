@@ -8,6 +8,7 @@ each variable (a unit test keeps the two in step).
 from __future__ import annotations
 
 import tomllib
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlparse
@@ -18,6 +19,18 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 CONF_DIR = Path(__file__).resolve().parent
 REPO_ROOT = CONF_DIR.parent
 CATALOG_NAME = "lakehouse"
+
+
+@dataclass(frozen=True)
+class ValidationLimits:
+    """Plausibility bounds of an event (docs/design.md, validation). A record outside them
+    goes to the audit with a reason, never to Gold. The replay applies the limits in force
+    when it runs, so a changed limit changes what a replay derives."""
+
+    max_ahead_seconds: int = 3_600  # event time later than its Kafka timestamp by more: IMPLAUSIBLE_TIME
+    max_age_days: int = 400  # event time earlier than its Kafka timestamp by more: IMPLAUSIBLE_TIME
+    max_amount: float = 1e9  # bid_price or conversion_value above this: IMPLAUSIBLE_AMOUNT
+    max_id_length: int = 128  # an id longer than this (characters): BAD_ID
 
 
 class Settings(BaseSettings):
@@ -66,6 +79,13 @@ class Settings(BaseSettings):
     maintenance_orphan_age_hours: int = 72  # remove_orphan_files: only files older than this (never in-flight writes)
     gold_compaction_batches: int = 6  # the streaming job compacts the Gold days it writes every N batches (0: never)
 
+    # Validation (ValidationLimits) and poison batches
+    validation_max_ahead_seconds: int = ValidationLimits.max_ahead_seconds
+    validation_max_age_days: int = ValidationLimits.max_age_days
+    validation_max_amount: float = ValidationLimits.max_amount
+    validation_max_id_length: int = ValidationLimits.max_id_length
+    poison_batch_attempts: int = 3  # a batch failing this often the same way has its failing records isolated
+
     # BI servers (compose profile; not installable on the local stack). The Trino address
     # is the one Metabase and Grafana use to reach Trino (the compose service name).
     metabase_url: str = "http://127.0.0.1:3030"
@@ -84,6 +104,11 @@ class Settings(BaseSettings):
     seaweedfs_volume_port: int = 8380
     seaweedfs_filer_port: int = 8889
     stack_start_timeout_s: int = 180
+
+    @property
+    def validation_limits(self) -> ValidationLimits:
+        return ValidationLimits(self.validation_max_ahead_seconds, self.validation_max_age_days,
+                                self.validation_max_amount, self.validation_max_id_length)
 
     @property
     def catalog_name(self) -> str:

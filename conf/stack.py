@@ -414,13 +414,20 @@ class LocalStack:
         return self._dir("logs") / f"{service.name}.log"
 
     def process(self, service: Service) -> psutil.Process | None:
+        """The service's process, if the pid file names one this launcher started: after a
+        reboot a pid can belong to anything, so the start time recorded beside it must match
+        and the process must lead its own group (how `up` starts it)."""
         try:
-            pid = int(self.pid_file(service).read_text())
-            process = psutil.Process(pid)
-            if process.status() == psutil.STATUS_ZOMBIE:
+            text = self.pid_file(service).read_text().strip()
+            recorded = json.loads(text) if text.startswith("{") else {"pid": int(text)}
+            process = psutil.Process(recorded["pid"])
+            if process.status() == psutil.STATUS_ZOMBIE or os.getpgid(process.pid) != process.pid:
                 return None
-            return process
-        except (FileNotFoundError, ValueError, psutil.Error):
+            if "started" in recorded:
+                return process if abs(process.create_time() - recorded["started"]) < 0.05 else None
+            # A pid file of an older launcher (no start time): the process must work under the runtime dir.
+            return process if Path(process.cwd()).is_relative_to(self.runtime.resolve()) else None
+        except (FileNotFoundError, ValueError, KeyError, OSError, psutil.Error):
             return None
 
     def _check_ports_free(self, service: Service) -> None:
@@ -455,7 +462,8 @@ class LocalStack:
                 cwd=self.runtime,
                 start_new_session=True,  # its own process group, so `down` stops all of it
             )
-            self.pid_file(service).write_text(str(process.pid))
+            self.pid_file(service).write_text(json.dumps(
+                {"pid": process.pid, "started": psutil.Process(process.pid).create_time()}))
             launched.append(service)
             print(f"  {service.name:<13} starting (pid {process.pid}, log {self.log_file(service)})", flush=True)
         self._wait_healthy(launched)

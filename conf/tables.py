@@ -59,10 +59,12 @@ class Tables:
 DEFAULT_TABLES = Tables()
 BRONZE, GOLD, AUDIT, RULES = DEFAULT_TABLES.bronze, DEFAULT_TABLES.gold, DEFAULT_TABLES.audit, DEFAULT_TABLES.rules
 
-# Snapshot summary properties of the streaming job's appends: which writer (checkpoint)
-# committed, and its batch id — a restarted job reads them to skip a batch it already wrote.
+# Snapshot summary properties of the streaming job's appends (jobs/bronze_sink.py): which
+# writer (checkpoint) committed, every Kafka offset range the table holds so far, and the
+# appended batch's own ranges — a restarted job reads them to append no record twice.
 WRITER_PROPERTY = "lakehouse.writer-id"
-BATCH_PROPERTY = "lakehouse.batch-id"
+RANGES_PROPERTY = "lakehouse.kafka-ranges"
+BATCH_RANGES_PROPERTY = "lakehouse.kafka-batch-ranges"
 
 FORMAT_V2 = "'format-version'='2'"
 MERGE_ON_READ = (

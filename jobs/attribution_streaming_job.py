@@ -14,30 +14,40 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
+import re
 import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
 
 if __package__ in (None, ""):  # spark-submit runs this file as a script
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from conf.settings import Settings, get_settings  # noqa: E402
-from conf.tables import BATCH_PROPERTY, WRITER_PROPERTY, AttributionRules, Tables, ensure_tables  # noqa: E402
+from conf.settings import Settings, ValidationLimits, get_settings  # noqa: E402
+from conf.tables import AttributionRules, Tables, ensure_tables  # noqa: E402
+from jobs.bronze_sink import AppendOnce, merge_ranges  # noqa: E402
 from jobs.gold_merge import (  # noqa: E402
     batch_days_sql,
+    day_of,
     days_predicate,
     first_line,
     is_commit_conflict,
     merge_source,
     merge_sql,
 )
+from jobs.poison import find_culprits, selection_sql  # noqa: E402
 from jobs.maintenance_job import ActiveDayCompaction  # noqa: E402
 from jobs.stream_progress import ProgressRecorder, progress_row, write_progress  # noqa: E402
 from jobs.transforms import (  # noqa: E402
     parse_records,
+    quarantined_audit,
+    quarantined_bronze,
     to_audit,
     to_bronze,
     to_touches,
@@ -46,52 +56,40 @@ from jobs.transforms import (  # noqa: E402
 )
 
 
-def last_committed_batch(spark, table: str, writer_id: str) -> int:
-    """The highest batch id this writer committed to the table, -1 if none."""
-    row = spark.sql(
-        f"SELECT max(CAST(summary['{BATCH_PROPERTY}'] AS BIGINT)) AS batch_id FROM {table}.snapshots "
-        f"WHERE summary['{WRITER_PROPERTY}'] = '{writer_id}'"
-    ).first()
-    return -1 if row.batch_id is None else row.batch_id
+def event_time_of(micros: int | None) -> datetime | None:
+    """Epoch microseconds as a UTC datetime; None for a time Python cannot hold."""
+    try:
+        return datetime.fromtimestamp(micros / 1e6, tz=timezone.utc) if micros is not None else None
+    except (OverflowError, ValueError, OSError):
+        return None
 
 
-class AppendOnce:
-    """Appends a batch unless this writer already committed it: a retry after a crash
-    between the Iceberg commit and the streaming checkpoint. Batch ids only grow within
-    a run, so the snapshot log is read once per table per process, not per batch."""
-
-    def __init__(self, writer_id: str) -> None:
-        self.writer_id = writer_id
-        self.committed: dict[str, int] = {}
-
-    def __call__(self, frame, table: str, batch_id: int) -> bool:
-        if table not in self.committed:
-            self.committed[table] = last_committed_batch(frame.sparkSession, table, self.writer_id)
-        if batch_id <= self.committed[table]:
-            return False
-        try:
-            (frame.writeTo(table)
-             .option(f"snapshot-property.{WRITER_PROPERTY}", self.writer_id)
-             .option(f"snapshot-property.{BATCH_PROPERTY}", str(batch_id))
-             .append())
-        except Exception:
-            # The commit may have landed even though it failed here (an unknown commit
-            # state): read the snapshot log again before the retry decides.
-            self.committed.pop(table, None)
-            raise
-        self.committed[table] = batch_id
-        return True
+def failure_signature(error: BaseException) -> str:
+    """An error's first line without its numbers (stage, task and object ids change from
+    one attempt to the next): two attempts failing 'the same way' share it."""
+    return re.sub(r"\d+", "#", first_line(error))
 
 
 class AttributionBatch:
-    """The foreachBatch function: Bronze, audit, then Gold, each safe to run twice."""
+    """The foreachBatch function: Bronze, audit, then Gold, each safe to run twice. A batch
+    that fails the same way `poison_attempts` times has the records that make it fail
+    isolated (jobs/poison.py): they go to Bronze and to the audit as PROCESSING_ERROR, the
+    rest is processed as usual."""
 
     def __init__(self, rules: AttributionRules, writer_id: str, tables: Tables,
-                 sinks: tuple[str, ...] = ("bronze", "audit", "gold")) -> None:
+                 sinks: tuple[str, ...] = ("bronze", "audit", "gold"),
+                 limits: ValidationLimits = ValidationLimits(), poison_attempts: int = 3,
+                 services_up=lambda: True,
+                 prepare: Callable[[DataFrame, ValidationLimits], DataFrame] | None = None) -> None:
         self.rules, self.writer_id, self.tables, self.sinks = rules, writer_id, tables, sinks
+        self.limits, self.poison_attempts, self.services_up = limits, poison_attempts, services_up
+        # Kafka records -> parsed and validated records; a test may wrap it to inject a failure.
+        self.prepare = prepare or (lambda batch, limits: with_validation(parse_records(batch), limits))
         self.append_once = AppendOnce(writer_id)
         self.history: list[dict] = []  # one entry per batch: records and seconds per phase
         self.max_event_times: dict[int, datetime] = {}
+        self.failures: dict[int, tuple[str, int, str]] = {}  # batch id -> (signature, count, error line)
+        self.isolated: dict[int, tuple[list[tuple[str, int, int]], str]] = {}  # batch id -> (coordinates, error)
         self.recorder: ProgressRecorder | None = None
         self.compaction: ActiveDayCompaction | None = None  # in-job compaction of the Gold days being written
         self.busy = threading.Lock()  # held while a batch runs: a graceful stop waits for it
@@ -116,12 +114,80 @@ class AttributionBatch:
         with self.busy:
             if self.stopping:  # raising leaves the batch uncommitted: it runs again on restart
                 raise RuntimeError(f"batch {batch_id} not started: the job is stopping")
-            self._process(batch, batch_id)
+            failed = self.failures.get(batch_id)
+            if failed and failed[1] >= self.poison_attempts and batch_id not in self.isolated:
+                self._isolate(batch, batch_id, failed[2])
+            try:
+                self._process(batch, batch_id)
+            except Exception as error:
+                signature = failure_signature(error)
+                count = failed[1] + 1 if failed and failed[0] == signature else 1
+                self.failures = {batch_id: (signature, count, first_line(error))}
+                raise
+            self.failures.pop(batch_id, None)
+            self.isolated.pop(batch_id, None)
+
+    def _isolate(self, batch, batch_id: int, error: str) -> None:
+        """Find the records that make this batch fail by bisection over dry runs."""
+        if not self.services_up():
+            print(f"batch {batch_id}: failed {self.poison_attempts} times ({error}); a service is down, "
+                  "so the batch is retried whole", flush=True)
+            return
+        print(f"batch {batch_id}: failed {self.poison_attempts} times the same way ({error}); "
+              "isolating the records that cause it ...", flush=True)
+        started = time.monotonic()
+        coordinates = sorted((r.topic, r.partition, r.offset) for r in batch.select("topic", "partition", "offset")
+                             .collect())
+        culprits, trials = find_culprits(coordinates, lambda subset: self._fails(batch, subset))
+        if culprits is None:
+            print(f"batch {batch_id}: isolation gave up after {trials} dry runs (no small set of records "
+                  "reproduces the failure); the batch is retried whole", flush=True)
+            return
+        self.isolated[batch_id] = (culprits, error)
+        print(f"batch {batch_id}: {len(culprits)} record(s) isolated in {trials} dry runs, "
+              f"{time.monotonic() - started:.1f}s: {culprits[:5]}", flush=True)
+
+    def _fails(self, batch, subset: list[tuple[str, int, int]]) -> bool:
+        """Does a dry run (everything but the commits) of these records raise?"""
+        records = batch.where(selection_sql(subset, "topic", "partition", "offset"))
+        parsed = self.prepare(records, self.limits)
+        try:
+            totals = self._read(parsed)
+            for frame in (to_bronze(parsed), to_audit(parsed)):
+                frame.write.format("noop").mode("overwrite").save()
+            if "gold" in self.sinks and totals["days"]:
+                gold = parsed.sparkSession.table(self.tables.gold).where(days_predicate(totals["days"]))
+                merge_source(touches_by_impression(to_touches(parsed)), gold, self.rules) \
+                    .write.format("noop").mode("overwrite").save()
+        except Exception:  # noqa: BLE001 - the failure is what is being looked for
+            return True
+        return False
+
+    def _read(self, parsed) -> dict:
+        """The read phase: one aggregate over the batch per Kafka partition (offset ranges,
+        counts, latest valid event time, Gold days), combined here from integers only."""
+        rows = parsed.groupBy("kafka_topic", "kafka_partition").agg(
+            F.min("kafka_offset").alias("first"), F.max("kafka_offset").alias("last"),
+            F.count(F.lit(1)).alias("records"), F.count_if(F.col("reject_reason").isNotNull()).alias("rejected"),
+            F.expr("unix_micros(max(IF(reject_reason IS NULL, event_timestamp, NULL)))").alias("max_event_us"),
+            F.expr(batch_days_sql()).alias("days")).collect()
+        event_us = [row.max_event_us for row in rows if row.max_event_us is not None]
+        return {
+            "records": sum(row.records for row in rows),
+            "rejected": sum(row.rejected for row in rows),
+            "max_event_time": event_time_of(max(event_us)) if event_us else None,
+            "days": sorted({day_of(entry.day) for row in rows for entry in row.days}, key=str),
+            "ranges": merge_ranges({(row.kafka_topic, row.kafka_partition): [[row.first, row.last]] for row in rows}),
+        }
 
     def _process(self, batch, batch_id: int) -> None:
         started = time.monotonic()
         spark = batch.sparkSession
-        parsed = with_validation(parse_records(batch)).persist()
+        culprits, error = self.isolated.get(batch_id, ([], ""))
+        quarantine = batch.where(selection_sql(culprits, "topic", "partition", "offset")) if culprits else None
+        if culprits:
+            batch = batch.where(f"NOT {selection_sql(culprits, 'topic', 'partition', 'offset')}")
+        parsed = self.prepare(batch, self.limits).persist()
         phases: dict[str, float] = {}
 
         def timed(name: str, action):
@@ -132,22 +198,23 @@ class AttributionBatch:
             return result
 
         try:
-            totals = timed("read", lambda: parsed.selectExpr(  # fetch from Kafka, parse, validate, cache
-                "count(*) AS records", "count_if(reject_reason IS NOT NULL) AS rejected",
-                "unix_micros(max(IF(reject_reason IS NULL, event_timestamp, NULL))) AS max_event_us",
-                f"{batch_days_sql()} AS days").first())
-            records, rejected = totals.records, totals.rejected
+            totals = timed("read", lambda: self._read(parsed))  # fetch from Kafka, parse, validate, cache
+            records, rejected, days = totals["records"] + len(culprits), totals["rejected"] + len(culprits), totals["days"]
+            ranges = merge_ranges(totals["ranges"], {(t, p): [[o, o]] for t, p, o in culprits})
             if records == 0:
                 return
-            if totals.max_event_us is not None:
-                self.max_event_times[batch_id] = datetime.fromtimestamp(totals.max_event_us / 1e6, tz=timezone.utc)
+            if totals["max_event_time"] is not None:
+                self.max_event_times[batch_id] = totals["max_event_time"]
+            bronze, audit = to_bronze(parsed), to_audit(parsed)
+            if quarantine is not None:
+                bronze = bronze.unionByName(quarantined_bronze(quarantine))
+                audit = audit.unionByName(quarantined_audit(quarantine, error))
             if "bronze" in self.sinks:
-                timed("bronze", lambda: self.append_once(to_bronze(parsed), self.tables.bronze, batch_id))
+                timed("bronze", lambda: self.append_once(bronze, self.tables.bronze, ranges))
             if rejected and "audit" in self.sinks:
-                timed("audit", lambda: self.append_once(to_audit(parsed), self.tables.audit, batch_id))
+                timed("audit", lambda: self.append_once(audit, self.tables.audit, ranges))
             if "gold" in self.sinks:
                 # The Gold partitions this batch can touch: the MERGE reads only these.
-                days = [entry.day for entry in totals.days]
                 timed("gold", lambda: self.merge_gold(spark, parsed, batch_id, days))
                 if self.compaction is not None:
                     self.compaction.note(days)
@@ -156,8 +223,9 @@ class AttributionBatch:
             self.history.append({"batch_id": batch_id, "records": records,
                                  "seconds": time.monotonic() - started, **phases})
             detail = ", ".join(f"{name} {seconds:.1f}s" for name, seconds in phases.items())
-            print(f"batch {batch_id}: {records:,} records ({records - rejected:,} valid, {rejected:,} rejected) "
-                  f"in {time.monotonic() - started:.1f}s ({detail})", flush=True)
+            isolated = f", {len(culprits):,} isolated" if culprits else ""
+            print(f"batch {batch_id}: {records:,} records ({records - rejected:,} valid, {rejected:,} rejected"
+                  f"{isolated}) in {time.monotonic() - started:.1f}s ({detail})", flush=True)
         finally:
             parsed.unpersist()
 
@@ -194,19 +262,53 @@ def crash_if_requested(phase: str) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
-def wait_for_kafka(settings: Settings, timeout_s: float, stopping=lambda: False) -> None:
-    """Block until a Kafka bootstrap server accepts connections (or the job is stopping);
+JOB_SERVICES = ("kafka", "s3", "catalog")
+
+
+def wait_for_services(settings: Settings, timeout_s: float, stopping=lambda: False) -> None:
+    """Block until Kafka, the S3 store and the catalog all answer (or the job is stopping);
     SystemExit after timeout_s."""
     from conf.preflight import problems
 
-    deadline, announced = time.monotonic() + timeout_s, False
-    while not stopping() and (missing := problems(settings, ("kafka",))):
+    deadline, announced = time.monotonic() + timeout_s, set()
+    while not stopping() and (missing := problems(settings, JOB_SERVICES)):
         if time.monotonic() > deadline:
             raise SystemExit(f"error: {missing[0]}; gave up after {timeout_s:.0f}s")
-        if not announced:
-            print(f"waiting for Kafka: {missing[0]}", flush=True)
-            announced = True
+        for line in set(missing) - announced:
+            print(f"waiting: {line}", flush=True)
+        announced |= set(missing)
         time.sleep(2)
+
+
+def checkpoint_is_new(checkpoint: str) -> bool | None:
+    """Whether a local checkpoint has no offset log yet; None for a remote one (unknown)."""
+    if "://" in checkpoint and not checkpoint.startswith("file:"):
+        return None
+    offsets = Path(checkpoint.removeprefix("file:")) / "offsets"
+    return not (offsets.is_dir() and any(offsets.iterdir()))
+
+
+def starting_offsets(spark, settings: Settings, args: argparse.Namespace, tables: Tables) -> str:
+    """--starting-offsets, or with 'auto': for a new checkpoint over a Bronze that already holds
+    records of the topic (a checkpoint deleted or moved), resume where Bronze's last append
+    began; else earliest. An old checkpoint ignores it (Spark resumes from its offset log)."""
+    if args.starting_offsets != "auto":
+        return args.starting_offsets
+    if "bronze" not in args.sinks or not checkpoint_is_new(args.checkpoint):
+        return "earliest"
+    import json
+
+    from conf.kafka import topic_partitions
+    from jobs.bronze_sink import committed_ranges, resume_offsets
+
+    committed, last_batch = committed_ranges(spark, tables.bronze)
+    partitions = topic_partitions(settings.kafka_bootstrap_servers, args.topic) or 0
+    offsets = resume_offsets(committed, last_batch, args.topic, range(partitions))
+    if offsets is None:
+        return "earliest"
+    print(f"new checkpoint over tables that hold {args.topic}: resuming from {tables.bronze}'s committed offsets "
+          f"{offsets[args.topic]}", flush=True)
+    return json.dumps(offsets)
 
 
 def record_pending_progress(batch_function: "AttributionBatch", spark, query) -> None:
@@ -271,8 +373,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--trigger", choices=["processing-time", "available-now"], default="processing-time",
                         help=f"available-now drains what is in Kafka and stops; processing-time runs every "
                              f"TRIGGER_INTERVAL ({settings.trigger_interval})")
-    parser.add_argument("--starting-offsets", default="earliest",
-                        help="earliest, latest or Spark's JSON offsets; only used by a new checkpoint")
+    parser.add_argument("--starting-offsets", default="auto",
+                        help="auto, earliest, latest or Spark's JSON offsets; only used by a new checkpoint. "
+                             "auto resumes where Bronze's committed offsets end (a checkpoint deleted or moved "
+                             "loses nothing), else starts at the earliest")
     parser.add_argument("--checkpoint", default=str(Path(settings.checkpoint_dir) / "attribution"))
     parser.add_argument("--topic", default=settings.kafka_topic)
     parser.add_argument("--max-offsets-per-trigger", type=int, default=500_000,
@@ -294,7 +398,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="seconds a Kafka fetch or offset lookup may wait for the broker; a shorter "
                              "outage only stalls the batch, a longer one fails the query and the job restarts it")
     parser.add_argument("--restart-wait", type=float, default=600,
-                        help="seconds to wait for Kafka to come back before giving up")
+                        help="seconds to wait for Kafka, S3 and the catalog to come back before giving up")
     return parser.parse_args(argv)
 
 
@@ -306,9 +410,23 @@ def main(argv: list[str] | None = None) -> int:
 def run(args: argparse.Namespace) -> AttributionBatch:
     settings = get_settings()
     from conf.preflight import require
+
+    require(settings, *JOB_SERVICES)
+    from conf.preflight import problems
+    from jobs.checkpoint_lock import CheckpointLock
+
+    lock = CheckpointLock(args.checkpoint, Path(settings.runtime_dir) / "locks")
+    if note := lock.acquire():
+        print(note, flush=True)
+    try:
+        return _run(args, settings, lambda: not problems(settings, JOB_SERVICES))
+    finally:
+        lock.release()
+
+
+def _run(args: argparse.Namespace, settings: Settings, services_up) -> AttributionBatch:
     from conf.spark_session import build_spark
 
-    require(settings, "kafka", "s3", "catalog")
     # Each micro-batch is cached once (parsed and validated) and read by every sink; an
     # uncompressed columnar cache builds ~30% faster and lives only for the batch.
     spark = build_spark("attribution-streaming", settings,
@@ -316,7 +434,9 @@ def run(args: argparse.Namespace) -> AttributionBatch:
     tables = Tables(args.table_prefix)
     rules = ensure_tables(spark, tables)
     batch_function = AttributionBatch(rules, writer_id_for(args.checkpoint), tables,
-                                      tuple(s.strip() for s in args.sinks.split(",")))
+                                      tuple(s.strip() for s in args.sinks.split(",")), settings.validation_limits,
+                                      settings.poison_batch_attempts, services_up)
+    offsets = starting_offsets(spark, settings, args, tables)
     batch_function.recorder = ProgressRecorder()
     if "gold" in batch_function.sinks and args.compact_every > 0:
         batch_function.compaction = ActiveDayCompaction(tables.gold, args.compact_every)
@@ -325,7 +445,7 @@ def run(args: argparse.Namespace) -> AttributionBatch:
           f"checkpoint {args.checkpoint}", flush=True)
     def start_query():
         writer = (
-            kafka_source(spark, settings, args.topic, args.starting_offsets, args.max_offsets_per_trigger,
+            kafka_source(spark, settings, args.topic, offsets, args.max_offsets_per_trigger,
                          args.kafka_timeout)
             .writeStream.foreachBatch(batch_function)
             .option("checkpointLocation", args.checkpoint)
@@ -362,8 +482,8 @@ def run(args: argparse.Namespace) -> AttributionBatch:
                 if failures > args.max_restarts:
                     raise
                 print(f"query failed ({first_line(error)}); restart {failures}/{args.max_restarts} from the checkpoint "
-                      f"once Kafka answers", flush=True)
-                wait_for_kafka(settings, args.restart_wait, lambda: batch_function.stopping)
+                      f"once Kafka, S3 and the catalog answer", flush=True)
+                wait_for_services(settings, args.restart_wait, lambda: batch_function.stopping)
                 time.sleep(min(60, 2 ** failures))
                 if batch_function.stopping:
                     break

@@ -10,6 +10,8 @@ The MERGE and the replay path both call these functions, so they cannot drift.
 
 from __future__ import annotations
 
+from datetime import date, timedelta
+
 from conf.tables import GOLD, TOUCH_FIELDS, AttributionRules
 
 TOUCH_NAMES = tuple(name for name, _ in TOUCH_FIELDS)
@@ -27,13 +29,27 @@ GOLD_COLUMNS = (
 # ids name — whatever the arrival order, and however large Gold has grown. Other ids get a
 # NULL day (one partition: correct, but not pruned).
 UUID7_SUFFIX = "[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$"
+# The last day a DATE holds (9999-12-31) as days since 1970: a UUIDv7's 48-bit millisecond
+# field reaches year 10889, and an id past this day is treated as not time-ordered.
+LAST_UNIX_DAY = 2_932_896
+EPOCH = date(1970, 1, 1)
 
 
 def impression_id_day(column: str = "impression_id") -> str:
-    """SQL: the UTC day encoded in a UUIDv7 impression id, or NULL."""
+    """SQL: the UTC day encoded in a UUIDv7 impression id, or NULL (also for a day past 9999)."""
     hex_ms = f"substr(right({column}, 36), 1, 8) || substr(right({column}, 36), 10, 4)"
-    return (f"CASE WHEN lower({column}) RLIKE '{UUID7_SUFFIX}' "
-            f"THEN date_from_unix_date(CAST(floor(CAST(conv({hex_ms}, 16, 10) AS BIGINT) / 86400000) AS INT)) END")
+    unix_day = f"CAST(floor(CAST(conv({hex_ms}, 16, 10) AS BIGINT) / 86400000) AS INT)"
+    return (f"CASE WHEN lower({column}) RLIKE '{UUID7_SUFFIX}' AND {unix_day} <= {LAST_UNIX_DAY} "
+            f"THEN date_from_unix_date({unix_day}) END")
+
+
+def day_of(unix_day: int | None) -> date | None:
+    """A day counted from 1970 (as batch_days_sql collects it) as a date; None stays None."""
+    if unix_day is None:
+        return None
+    if not -719_162 <= unix_day <= LAST_UNIX_DAY:
+        raise ValueError(f"day {unix_day} since 1970 is outside years 1..9999")
+    return EPOCH + timedelta(days=unix_day)
 
 
 def days_predicate(days, column: str = "impression_id_day") -> str:
@@ -189,8 +205,10 @@ def merge_source(batch, gold, rules: AttributionRules):
 
 def batch_days_sql(impression_id: str = "raw.impression_id") -> str:
     """SQL aggregate over a validated batch: the impression-id days its valid records name,
-    as structs, so that the NULL day (ids that are not UUIDv7) survives collect_set."""
-    return (f"collect_set(IF(reject_reason IS NULL, named_struct('day', {impression_id_day(impression_id)}), NULL))")
+    as days since 1970 (integers: a record's data never becomes a Python date unchecked; see
+    day_of) in structs, so that the NULL day (ids that are not UUIDv7) survives collect_set."""
+    return ("collect_set(IF(reject_reason IS NULL, "
+            f"named_struct('day', unix_date({impression_id_day(impression_id)})), NULL))")
 
 
 def merge_sql(source_view: str, target: str = GOLD, days=None) -> str:

@@ -30,7 +30,7 @@ if __package__ in (None, ""):  # spark-submit runs this file as a script
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from conf.settings import CATALOG_NAME, Settings, get_settings  # noqa: E402
-from conf.tables import WRITER_PROPERTY, Tables  # noqa: E402
+from conf.tables import RANGES_PROPERTY, Tables  # noqa: E402
 from jobs.gold_merge import days_predicate, first_line, is_commit_conflict  # noqa: E402
 
 TARGET_FILE_BYTES = 128 * 1024 * 1024
@@ -129,27 +129,33 @@ class ActiveDayCompaction:
 
 def expirable_snapshots_sql(table: str, older_than: datetime, retain_last: int) -> str:
     """Snapshots to expire: older than the cutoff, not among the newest `retain_last`, and
-    not the newest snapshot of any streaming writer — its summary holds the last batch id
-    that writer committed, which a restarted job reads to skip a batch it already appended
-    (jobs/attribution_streaming_job.py, AppendOnce)."""
+    not the newest snapshot carrying the streaming job's offset ranges — a restarted job
+    reads them to append no Kafka record twice (jobs/bronze_sink.py), however long ago it stopped."""
     return f"""
 WITH ranked AS (
-  SELECT snapshot_id, committed_at, summary['{WRITER_PROPERTY}'] AS writer,
+  SELECT snapshot_id, committed_at, summary['{RANGES_PROPERTY}'] IS NOT NULL AS has_ranges,
          row_number() OVER (ORDER BY committed_at DESC) AS newest_rank,
-         row_number() OVER (PARTITION BY summary['{WRITER_PROPERTY}'] ORDER BY committed_at DESC) AS writer_rank
+         row_number() OVER (PARTITION BY summary['{RANGES_PROPERTY}'] IS NOT NULL
+                            ORDER BY committed_at DESC, snapshot_id DESC) AS ranges_rank
   FROM {table}.snapshots
 )
 SELECT snapshot_id FROM ranked
 WHERE committed_at < {_timestamp(older_than)}
   AND newest_rank > {retain_last}
-  AND NOT (writer IS NOT NULL AND writer_rank = 1)
+  AND NOT (has_ranges AND ranges_rank = 1)
 ORDER BY snapshot_id""".strip()
+
+
+# Without older_than, expire_snapshots also expires every snapshot older than the table's
+# history.expire.max-snapshot-age-ms (5 days by default) besides the ids it is given: the
+# epoch as the cutoff makes the ids the only snapshots it removes.
+NOTHING_BY_AGE = "TIMESTAMP '1970-01-01 00:00:00 UTC'"
 
 
 def expire_snapshots_sql(table: str, snapshot_ids: list[int]) -> str:
     ids = ", ".join(str(i) for i in snapshot_ids)
     return (f"CALL {CATALOG_NAME}.system.expire_snapshots(table => '{procedure_target(table)}', "
-            f"snapshot_ids => array({ids}))")
+            f"older_than => {NOTHING_BY_AGE}, snapshot_ids => array({ids}))")
 
 
 def remove_orphan_files_sql(table: str, older_than: datetime) -> str:

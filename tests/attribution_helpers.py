@@ -36,14 +36,15 @@ def uuid7_id(number: int, at: float, prefix: str = "imp-") -> str:
 
 
 def record(value, arrival: float, offset: int, partition: int = 0, key: str = "imp-1") -> dict:
-    """A Kafka record; `value` is an event dict (encoded here) or a raw string."""
-    text = value if isinstance(value, str) or value is None else json.dumps(value)
+    """A Kafka record; `value` is an event dict (encoded here), a raw string or raw bytes."""
+    text = value if isinstance(value, (str, bytes)) or value is None else json.dumps(value)
     return {"key": key, "value": text, "arrival_ms": int(round((T0 + arrival) * 1000)), "partition": partition,
             "offset": offset}
 
 
 def kafka_frame(spark, records: list[dict], topic: str = "ad_events"):
-    rows = [(r["key"].encode() if r["key"] else None, r["value"].encode() if r["value"] is not None else None, topic,
+    encode = lambda text: text.encode() if isinstance(text, str) else text  # noqa: E731 - bytes pass as they are
+    rows = [(encode(r["key"]), encode(r["value"]), topic,
              r["partition"], r["offset"], datetime.fromtimestamp(r["arrival_ms"] / 1000, tz=timezone.utc))
             for r in records]
     return spark.createDataFrame(rows, "key binary, value binary, topic string, partition int, offset long, "

@@ -1,6 +1,6 @@
 """The attribution rules v1 (DESIGN.md §4) in plain Python: the tests' independent oracle.
 
-Input: Kafka records as dicts with `key`, `value` (the raw string), `arrival_ms`,
+Input: Kafka records as dicts with `key`, `value` (the raw string, or bytes), `arrival_ms`,
 `partition`, `offset`. Output: the expected Gold rows (by impression_id), audit
 reasons (by Kafka coordinates) and the disposition of every valid copy.
 Written without importing engine code; times are integer microseconds.
@@ -16,8 +16,15 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 TYPES = ("IMPRESSION", "CLICK", "CONVERSION")
+IDS = ("event_id", "impression_id", "campaign_id", "creative_id", "user_id")
 LOOKBACK_US = 7 * 86_400 * 1_000_000
 LATE_THRESHOLD_MS = 3_600 * 1_000
+MAX_AHEAD_US = 3_600 * 1_000_000  # event time at most 1 h after the Kafka timestamp
+MAX_AGE_US = 400 * 86_400 * 1_000_000  # ... and at most 400 days before it
+MAX_AMOUNT = 1e9
+MAX_ID_LENGTH = 128
+FIRST_SECOND = -62_135_596_800  # 0001-01-01T00:00:00Z
+END_SECOND = 253_402_300_800  # 10000-01-01T00:00:00Z
 
 
 def id_day(impression_id: str):
@@ -29,7 +36,10 @@ def id_day(impression_id: str):
         return None
     if str(parsed) != tail or parsed.version != 7 or parsed.variant != uuid.RFC_4122:
         return None
-    return date(1970, 1, 1) + timedelta(days=(parsed.int >> 80) // 86_400_000)
+    days = (parsed.int >> 80) // 86_400_000
+    if days > (date.max - date(1970, 1, 1)).days:  # a day no date can hold: not time-ordered
+        return None
+    return date(1970, 1, 1) + timedelta(days=days)
 
 
 def _blank(value) -> bool:
@@ -53,31 +63,57 @@ def _text(value):
     return json.dumps(value, separators=(",", ":"))
 
 
-def validate(value: str | None) -> tuple[str | None, dict | None]:
+def _reject_constant(name):
+    raise ValueError(f"{name} is not JSON")
+
+
+def _has_surrogate(value) -> bool:
+    """A lone surrogate (a pair decodes to one character; what is left is unpaired)."""
+    if isinstance(value, str):
+        return any("\ud800" <= char <= "\udfff" for char in value)
+    if isinstance(value, dict):
+        return any(_has_surrogate(k) or _has_surrogate(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_surrogate(v) for v in value)
+    return False
+
+
+def validate(value, arrival_us: int) -> tuple[str | None, dict | None]:
     """(reason, event): reason None means the event is valid."""
     try:
-        event = json.loads(value) if value is not None else None
-    except ValueError:
+        text = value.decode("utf-8") if isinstance(value, bytes) else value
+        event = json.loads(text, parse_constant=_reject_constant) if text is not None else None
+    except ValueError:  # also UnicodeDecodeError
         return "PARSE_ERROR", None
-    if not isinstance(event, dict):
+    if not isinstance(event, dict) or _has_surrogate(event):
         return "PARSE_ERROR", None
+    ids = {k: event.get(k) for k in IDS}
+    attributes = [event.get(k) for k in ("geo_country", "platform")]
     event = {k: _text(v) if k not in ("event_timestamp", "bid_price", "conversion_value") else v
              for k, v in event.items()}
     if any(_blank(event.get(k)) for k in ("event_id", "event_type", "impression_id", "event_timestamp")):
         return "MISSING_KEY", None
     if event["event_type"] == "IMPRESSION" and _blank(event.get("campaign_id")):
         return "MISSING_KEY", None
+    if any(v is not None and (not isinstance(v, str) or len(v) > MAX_ID_LENGTH) for v in ids.values()):
+        return "BAD_ID", None
     if event["event_type"] not in TYPES:
         return "UNKNOWN_TYPE", None
     seconds = _number(event["event_timestamp"])
-    if seconds is None or abs(seconds) >= 1e11:
+    if seconds is None or not FIRST_SECOND <= seconds < END_SECOND:
         return "BAD_VALUE", None
     for name in ("bid_price", "conversion_value"):
         if event.get(name) is not None and (_number(event[name]) is None or _number(event[name]) < 0):
             return "BAD_VALUE", None
+    if any(v is not None and not isinstance(v, str) for v in attributes):
+        return "BAD_VALUE", None
     event["event_us"] = math.floor(seconds * 1_000_000 + 0.5)
+    if not -MAX_AGE_US <= event["event_us"] - arrival_us <= MAX_AHEAD_US:
+        return "IMPLAUSIBLE_TIME", None
     event["bid"] = _number(event.get("bid_price")) or 0.0
     event["value"] = _number(event.get("conversion_value")) or 0.0
+    if event["bid"] > MAX_AMOUNT or event["value"] > MAX_AMOUNT:
+        return "IMPLAUSIBLE_AMOUNT", None
     return None, event
 
 
@@ -109,7 +145,7 @@ def attribute(records: list[dict], lookback_us: int = LOOKBACK_US, late_threshol
         if coordinates in seen_coordinates:  # the same Kafka record read twice
             continue
         seen_coordinates.add(coordinates)
-        reason, event = validate(record["value"])
+        reason, event = validate(record["value"], record["arrival_ms"] * 1000)
         if reason:
             expected.audit[coordinates] = reason
             continue

@@ -114,6 +114,6 @@ def test_stream_progress_gives_lag_and_latency_per_batch(trino_cursor, pipeline_
         in_batch = [r for r in records for p, start, end in ranges
                     if r["partition"] == p and (start or 0) <= r["offset"] < end]
         assert len(in_batch) == rows
-        event_times = [event["event_us"] for reason, event in (validate(r["value"]) for r in in_batch) if not reason]
+        event_times = [event["event_us"] for reason, event in (validate(r["value"], r["arrival_ms"] * 1000) for r in in_batch) if not reason]
         assert round(max_event_seconds * 1_000_000) == max(event_times)
         assert latency_ms is not None  # simulated event times lie months back: the figure is large

@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 import pytest
 
 from jobs.maintenance_job import expire_snapshots_sql, file_counts, run_once
-from tests.streaming_helpers import BATCH_LINE, Scenario
+from tests.streaming_helpers import Scenario
 
 pytestmark = pytest.mark.stack
 
@@ -73,14 +73,16 @@ def test_a_quiet_pass_leaves_gold_without_delete_files_and_bronze_compacted(spar
     assert all(step["outcome"] == "done" for step in maintained["final"])
 
 
-def test_each_writers_newest_snapshot_survives_expiry(spark, maintained):
-    """A restarted job finds its last committed batch id in the newest snapshot it wrote."""
-    from jobs.attribution_streaming_job import last_committed_batch, writer_id_for
+def test_the_newest_offset_ranges_survive_expiry(spark, maintained):
+    """A restarted job finds every offset Bronze holds in the newest snapshot with ranges."""
+    from jobs.bronze_sink import committed_ranges, merge_ranges
 
     scenario = maintained["scenario"]
-    writer = writer_id_for(str(scenario.checkpoint))
-    batches = sum(bool(BATCH_LINE.match(line)) for line in maintained["log"])
-    assert last_committed_batch(spark, scenario.tables.bronze, writer) >= batches - 1
+    sent = merge_ranges({(scenario.topic, r["partition"]): [[r["offset"], r["offset"]]] for r in scenario.records()})
+    spark.sql(f"REFRESH TABLE {scenario.tables.bronze}")
+    assert spark.sql(f"SELECT count(*) AS n FROM {scenario.tables.bronze}.snapshots "
+                     "WHERE summary['lakehouse.kafka-ranges'] IS NOT NULL").first().n >= 1
+    assert committed_ranges(spark, scenario.tables.bronze)[0] == sent
     # Gold has no writer id: only the newest `maintenance_retain_last` (3) snapshots from
     # before the final pass survive it (its own rewrite commits come after).
     started = maintained["final_started"].strftime("%Y-%m-%d %H:%M:%S")
@@ -90,4 +92,5 @@ def test_each_writers_newest_snapshot_survives_expiry(spark, maintained):
 
 def test_expire_statement_names_the_snapshots():
     assert expire_snapshots_sql("lakehouse.gold.t", [3, 5]) == (
-        "CALL lakehouse.system.expire_snapshots(table => 'lakehouse.gold.t', snapshot_ids => array(3, 5))")
+        "CALL lakehouse.system.expire_snapshots(table => 'lakehouse.gold.t', "
+        "older_than => TIMESTAMP '1970-01-01 00:00:00 UTC', snapshot_ids => array(3, 5))")

@@ -75,15 +75,18 @@ def test_impression_id_day_reads_uuid7_ids_like_the_oracle(spark):
     ids = [uuid7_id(1, 0), uuid7_id(2, 86_399.999), uuid7_id(3, 86_400), uuid7_id(4, -0.001, prefix=""),
            uuid7_id(5, 0).upper(), "imp-1", "imp-0190c3f2-7d61-4a30-9e30-d8f16adf91b7",  # version 4
            "imp-0190c3f2-7d61-7a30-ce30-d8f16adf91b7",  # variant bits not RFC 9562
-           "0190c3f27d617a309e30d8f16adf91b7", ""]
+           "0190c3f27d617a309e30d8f16adf91b7", "",
+           "imp-ffffffff-ffff-7fff-bfff-ffffffffffff",  # year 10889: no DATE holds it, so no day
+           "imp-e677d1cb-7fff-7fff-bfff-ffffffffffff"]  # 9999-12-31, the last day a DATE holds
     frame = spark.createDataFrame([(i,) for i in ids], "impression_id string")
     got = {row.impression_id: row.day for row in frame.selectExpr("impression_id", f"{impression_id_day()} AS day").collect()}
     assert got == {i: id_day(i) for i in ids}
-    assert sorted({d.isoformat() for d in got.values() if d}) == ["2026-01-04", "2026-01-05", "2026-01-06"]
+    assert sorted({d.isoformat() for d in got.values() if d}) == ["2026-01-04", "2026-01-05", "2026-01-06",
+                                                                    "9999-12-31"]
 
 
 def test_batch_days_name_the_days_of_valid_records_only_and_keep_the_null_day(spark):
-    from jobs.gold_merge import batch_days_sql
+    from jobs.gold_merge import batch_days_sql, day_of
     from tests.attribution_helpers import uuid7_id
     from tests.oracle import id_day
 
@@ -94,5 +97,5 @@ def test_batch_days_name_the_days_of_valid_records_only_and_keep_the_null_day(sp
                record(event("IMPRESSION", "e3", 0), 1, 3),  # "imp-1": not a UUIDv7, the NULL day
                record(event("VIEW", "x1", 0, impression_id=bad_day), 1, 4, key=bad_day)]  # rejected
     validated = with_validation(parse_records(kafka_frame(spark, records)))
-    days = [entry.day for entry in validated.selectExpr(f"{batch_days_sql()} AS days").first().days]
+    days = [day_of(entry.day) for entry in validated.selectExpr(f"{batch_days_sql()} AS days").first().days]
     assert sorted(days, key=str) == sorted([id_day(day_one), id_day(day_two), None], key=str)

@@ -1,0 +1,161 @@
+"""Appends that happen once per Kafka record, whatever the checkpoint says.
+
+foreachBatch is at-least-once: after a crash between an Iceberg commit and the streaming
+checkpoint the batch runs again, and after a checkpoint is deleted or moved every record
+is read again. Bronze and the audit therefore key their idempotency on what a batch *is*:
+the Kafka offsets it holds. Each append records, in its snapshot summary, every offset
+range the table holds so far (RANGES_PROPERTY, cumulative) and the batch's own ranges
+(BATCH_RANGES_PROPERTY); the next append drops records already covered. The newest
+snapshot carrying the property is the only one needed, and table maintenance never
+expires it (jobs/maintenance_job.py). A table written before the property existed has
+its ranges read from its rows once.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+
+from conf.tables import BATCH_RANGES_PROPERTY, RANGES_PROPERTY, WRITER_PROPERTY
+
+# {(topic, partition): [[first, last], ...]}: inclusive offset intervals, sorted, disjoint
+# and not adjacent (merged).
+Ranges = dict[tuple[str, int], list[list[int]]]
+
+
+def merge_ranges(*sets: Ranges) -> Ranges:
+    """Union of range sets, normalised."""
+    merged: Ranges = {}
+    for ranges in sets:
+        for key, intervals in ranges.items():
+            merged.setdefault(key, []).extend([first, last] for first, last in intervals)
+    for key, intervals in merged.items():
+        intervals.sort()
+        normal: list[list[int]] = []
+        for first, last in intervals:
+            if normal and first <= normal[-1][1] + 1:
+                normal[-1][1] = max(normal[-1][1], last)
+            else:
+                normal.append([first, last])
+        merged[key] = normal
+    return merged
+
+
+def overlap(committed: Ranges, batch: Ranges) -> Ranges:
+    """The parts of `batch`'s ranges that `committed` already holds."""
+    result: Ranges = {}
+    for key, intervals in batch.items():
+        for first, last in intervals:
+            for done_first, done_last in committed.get(key, []):
+                low, high = max(first, done_first), min(last, done_last)
+                if low <= high:
+                    result.setdefault(key, []).append([low, high])
+    return merge_ranges(result)
+
+
+def covers(committed: Ranges, batch: Ranges) -> bool:
+    return overlap(committed, batch) == merge_ranges(batch)
+
+
+def to_json(ranges: Ranges) -> str:
+    nested: dict[str, dict[str, list]] = {}
+    for (topic, partition), intervals in sorted(ranges.items()):
+        nested.setdefault(topic, {})[str(partition)] = intervals
+    return json.dumps(nested, separators=(",", ":"))
+
+
+def from_json(text: str | None) -> Ranges:
+    if not text:
+        return {}
+    return merge_ranges({(topic, int(partition)): intervals
+                         for topic, partitions in json.loads(text).items()
+                         for partition, intervals in partitions.items()})
+
+
+def exclusion_sql(ranges: Ranges) -> str:
+    """SQL: true for a record outside `ranges` (topic/partition/offset as Bronze names them)."""
+    terms = [f"(kafka_topic = '{topic.replace(chr(39), chr(39) * 2)}' AND kafka_partition = {partition} "
+             f"AND kafka_offset BETWEEN {first} AND {last})"
+             for (topic, partition), intervals in sorted(ranges.items()) for first, last in intervals]
+    return f"NOT ({' OR '.join(terms)})" if terms else "true"
+
+
+def latest_ranges_sql(table: str) -> str:
+    return (f"SELECT summary['{RANGES_PROPERTY}'] AS ranges, summary['{BATCH_RANGES_PROPERTY}'] AS batch "
+            f"FROM {table}.snapshots WHERE summary['{RANGES_PROPERTY}'] IS NOT NULL "
+            "ORDER BY committed_at DESC, snapshot_id DESC LIMIT 1")
+
+
+def ranges_from_rows_sql(table: str) -> str:
+    """Offset ranges of the records a table holds (gaps and islands): a table written
+    before the ranges property existed is read once this way."""
+    return f"""
+SELECT kafka_topic AS topic, kafka_partition AS partition, min(kafka_offset) AS first, max(kafka_offset) AS last
+FROM (SELECT kafka_topic, kafka_partition, kafka_offset,
+             kafka_offset - row_number() OVER (PARTITION BY kafka_topic, kafka_partition ORDER BY kafka_offset) AS island
+      FROM (SELECT DISTINCT kafka_topic, kafka_partition, kafka_offset FROM {table}))
+GROUP BY kafka_topic, kafka_partition, island""".strip()
+
+
+def rows_to_ranges(rows: Iterable) -> Ranges:
+    return merge_ranges({(row.topic, row.partition): [[row.first, row.last]] for row in rows})
+
+
+def committed_ranges(spark, table: str) -> tuple[Ranges, Ranges]:
+    """(every range the table holds, the ranges of its last streaming append)."""
+    row = spark.sql(latest_ranges_sql(table)).first()
+    if row is not None:
+        return from_json(row.ranges), from_json(row.batch)
+    return rows_to_ranges(spark.sql(ranges_from_rows_sql(table)).collect()), {}
+
+
+def resume_offsets(committed: Ranges, last_batch: Ranges, topic: str, partitions: Iterable[int]) -> dict | None:
+    """Spark's startingOffsets for a new checkpoint over tables that already hold records of
+    `topic`: each partition resumes at the first offset of the last batch appended (its Gold
+    MERGE may not have committed before the old checkpoint was lost; re-running it is
+    harmless) or else after the last offset held; partitions never seen start at the
+    earliest offset (-2). None when the tables hold nothing of the topic."""
+    if not any(key[0] == topic for key in committed):
+        return None
+    offsets = {}
+    for partition in sorted(partitions):
+        if (topic, partition) in last_batch:
+            offsets[str(partition)] = last_batch[(topic, partition)][0][0]
+        elif (topic, partition) in committed:
+            offsets[str(partition)] = committed[(topic, partition)][-1][1] + 1
+        else:
+            offsets[str(partition)] = -2
+    return {topic: offsets}
+
+
+class AppendOnce:
+    """Appends a batch's records that the table does not hold yet. The committed ranges are
+    read once per table per process and kept up to date by this writer's own appends; after
+    a failed append (whose commit may have landed anyway) they are read again."""
+
+    def __init__(self, writer_id: str) -> None:
+        self.writer_id = writer_id
+        self.committed: dict[str, Ranges] = {}
+
+    def __call__(self, frame, table: str, batch_ranges: Ranges) -> int:
+        """Appends and returns how many of the batch's records were already in the table
+        (-1: all of them, nothing written)."""
+        if table not in self.committed:
+            self.committed[table] = committed_ranges(frame.sparkSession, table)[0]
+        done = overlap(self.committed[table], batch_ranges)
+        if done and done == merge_ranges(batch_ranges):
+            return -1
+        if done:
+            frame = frame.where(exclusion_sql(done))
+        cumulative = merge_ranges(self.committed[table], batch_ranges)
+        try:
+            (frame.writeTo(table)
+             .option(f"snapshot-property.{WRITER_PROPERTY}", self.writer_id)
+             .option(f"snapshot-property.{RANGES_PROPERTY}", to_json(cumulative))
+             .option(f"snapshot-property.{BATCH_RANGES_PROPERTY}", to_json(batch_ranges))
+             .append())
+        except Exception:
+            self.committed.pop(table, None)
+            raise
+        self.committed[table] = cumulative
+        return sum(last - first + 1 for intervals in done.values() for first, last in intervals)

@@ -1,0 +1,252 @@
+"""Hostile input through the real batch function: nothing a producer sends stops the job
+or is lost. Every record is in Bronze once and then in Gold or in the audit with a
+reason; a batch that fails the same way again and again has the records that cause it
+isolated (PROCESSING_ERROR); Bronze and the audit take each Kafka record once even when
+the checkpoint (the writer) is new."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+
+from conf.tables import AttributionRules, Tables, ensure_tables
+from tests.attribution_helpers import (
+    T0,
+    assert_gold_matches,
+    drop_namespaces,
+    event,
+    gold_rows,
+    kafka_frame,
+    record,
+    uuid7_id,
+)
+from tests.oracle import attribute
+
+pytestmark = pytest.mark.spark
+VALID = json.dumps(event("CLICK", "c9", 1))
+
+# (what, Kafka value, reason): one row per hostile class; the engine and the oracle must agree.
+HOSTILE = [
+    ("trailing data", VALID + " trailing", "PARSE_ERROR"),
+    ("two objects", VALID + VALID, "PARSE_ERROR"),
+    ("a closing bracket after the object", VALID + "]", "PARSE_ERROR"),
+    ("single quotes", VALID.replace('"', "'"), "PARSE_ERROR"),
+    ("a comment", VALID[:-1] + " /* hi */}", "PARSE_ERROR"),
+    ("a NaN literal", VALID.replace('"bid_price": 0.0', '"bid_price": NaN'), "PARSE_ERROR"),
+    ("invalid UTF-8", VALID.encode()[:-2] + b'\xff"}', "PARSE_ERROR"),
+    ("an unpaired surrogate escape", VALID.replace('"US"', '"\\ud800"'), "PARSE_ERROR"),
+    ("an escaped backslash before u", VALID.replace('"US"', '"\\\\ud800"'), None),
+    ("a surrogate pair", VALID.replace('"US"', '"\\ud83d\\ude00"'), None),
+    ("a number as event_id", json.dumps({**event("CLICK", "c9", 1), "event_id": 12345}), "BAD_ID"),
+    ("an object as impression_id", json.dumps(event("CLICK", "c9", 1, impression_id={"a": 1})), "BAD_ID"),
+    ("a number as platform", json.dumps(event("CLICK", "c9", 1, platform=2.2250738585072014e-308)), "BAD_VALUE"),
+    ("a list as geo_country", json.dumps(event("CLICK", "c9", 1, geo_country=["US"])), "BAD_VALUE"),
+    ("a 129-character user_id", json.dumps(event("CLICK", "c9", 1, user_id="u" * 129)), "BAD_ID"),
+    ("a 128-character user_id", json.dumps(event("CLICK", "c9", 1, user_id="u" * 128)), None),
+    ("event time before year 1", json.dumps(event("CLICK", "c9", 1, event_timestamp=-6.5e10)), "BAD_VALUE"),
+    ("event time after year 9999", json.dumps(event("CLICK", "c9", 1, event_timestamp=2.6e11)), "BAD_VALUE"),
+    ("event time in year 3000", json.dumps(event("CLICK", "c9", 1, event_timestamp=32_503_680_000)),
+     "IMPLAUSIBLE_TIME"),
+    ("event time in 1970", json.dumps(event("CLICK", "c9", 1, event_timestamp=0)), "IMPLAUSIBLE_TIME"),
+    ("event time 401 days before arrival", json.dumps(event("CLICK", "c9", 2 - 401 * 86_400)), "IMPLAUSIBLE_TIME"),
+    ("event time 2 h after arrival", json.dumps(event("CLICK", "c9", 2 + 7_200)), "IMPLAUSIBLE_TIME"),
+    ("event time 59 min after arrival", json.dumps(event("CLICK", "c9", 2 + 3_540)), None),
+    ("a bid of 1e300", json.dumps(event("IMPRESSION", "e9", 1, bid_price=1e300)), "IMPLAUSIBLE_AMOUNT"),
+    ("a conversion value of 2e9", json.dumps(event("CONVERSION", "v9", 1, conversion_value=2e9)),
+     "IMPLAUSIBLE_AMOUNT"),
+    ("a UUIDv7 id past year 9999", json.dumps(event("CLICK", "c9", 1,
+                                                     impression_id="imp-ffffffff-ffff-7fff-bfff-ffffffffffff")), None),
+]
+
+
+def test_hostile_records_get_the_oracles_verdict(spark):
+    """Every class at once (one Spark job): record 2k is a valid impression, 2k+1 the class."""
+    from jobs.transforms import parse_records, to_audit, with_validation
+
+    records = [r for number, (_, value, _) in enumerate(HOSTILE)
+               for r in (record(event("IMPRESSION", f"e{number}", 0), 1, 2 * number), record(value, 2, 2 * number + 1))]
+    audit = {row.kafka_offset: row.reason
+             for row in to_audit(with_validation(parse_records(kafka_frame(spark, records)))).collect()}
+    oracle = attribute(records).audit
+    wrong = [(what, reason, audit.get(2 * number + 1), oracle.get((0, 2 * number + 1)))
+             for number, (what, _, reason) in enumerate(HOSTILE)
+             if not audit.get(2 * number + 1) == oracle.get((0, 2 * number + 1)) == reason]
+    assert not wrong, "(class, expected, engine, oracle): " + repr(wrong)
+    assert set(audit) == {2 * n + 1 for n, (_, _, reason) in enumerate(HOSTILE) if reason}
+
+
+@pytest.fixture(scope="module")
+def tables(spark):
+    tables = Tables(f"hostile{uuid.uuid4().hex[:8]}_")
+    ensure_tables(spark, tables)
+    yield tables
+    drop_namespaces(spark, tables)
+
+
+def batch_function(tables, writer: str, **options):
+    from jobs.attribution_streaming_job import AttributionBatch
+
+    return AttributionBatch(AttributionRules(), writer, tables, **options)
+
+
+def assert_every_record_accounted_for(spark, tables, records, tag: str, expected=None) -> None:
+    """Bronze holds each record once; each is in Gold (as a touch) or in the audit, not both;
+    Gold and the audit equal the oracle."""
+    expected = expected or attribute(records)
+    for table in (tables.bronze, tables.gold, tables.audit):
+        spark.sql(f"REFRESH TABLE {table}")
+    topic = f"'hostile-{tag}'"
+    bronze = [(r.kafka_partition, r.kafka_offset) for r in spark.sql(
+        f"SELECT kafka_partition, kafka_offset FROM {tables.bronze} WHERE kafka_topic = {topic}").collect()]
+    assert sorted(bronze) == sorted((r["partition"], r["offset"]) for r in records)
+    audit = {(r.kafka_partition, r.kafka_offset): r.reason for r in spark.sql(
+        f"SELECT kafka_partition, kafka_offset, reason FROM {tables.audit} WHERE kafka_topic = {topic}").collect()}
+    assert audit == expected.audit
+    gold = gold_rows(spark, f"SELECT * FROM {tables.gold} WHERE impression_id LIKE '{tag}%'")
+    in_gold = {coordinates for row in gold.values() for coordinates in row["dispositions"]}
+    assert not in_gold & set(audit) and in_gold | set(audit) == set(bronze)
+    assert_gold_matches(gold, expected.gold)
+
+
+def tagged(records: list[dict], tag: str) -> list[dict]:
+    """Prefix every impression id that is a string (ids of examples sharing tables differ)."""
+    out = []
+    for r in records:
+        value = r["value"]
+        try:
+            payload = json.loads(value)
+        except (TypeError, ValueError):
+            out.append(r)
+            continue
+        if isinstance(payload, dict) and isinstance(payload.get("impression_id"), str):
+            payload["impression_id"] = tag + payload["impression_id"]
+            value = json.dumps(payload)
+        out.append({**r, "value": value})
+    return out
+
+
+def test_one_batch_of_every_hostile_class_commits_and_loses_nothing(spark, tables):
+    """The records that stopped the job (a UUIDv7 id past year 9999, an event before year 1
+    as the batch's latest) and every other class, in one batch with valid events."""
+    tag = f"t{uuid.uuid4().hex[:6]}-"
+    values = [value for _, value, _ in HOSTILE] + [
+        json.dumps(event("IMPRESSION", "e1", 0)), json.dumps(event("CLICK", "c1", 5)),
+        json.dumps(event("CONVERSION", "v1", 50)), json.dumps(event("CLICK", "c2", -10, event_timestamp=-6.5e10))]
+    records = tagged([record(value, 60, offset, key=None if offset % 3 else "other-key")
+                      for offset, value in enumerate(values)], tag)
+    apply = batch_function(tables, f"hostile-{tag}")
+    apply(kafka_frame(spark, records, topic=f"hostile-{tag}"), 0)
+    assert_every_record_accounted_for(spark, tables, records, tag)
+    gold = gold_rows(spark, f"SELECT * FROM {tables.gold} WHERE impression_id = '{tag}imp-ffffffff-ffff-7fff-bfff-ffffffffffff'")
+    assert [row["impression_id_day"] for row in gold.values()] == [None]  # not time-ordered: the NULL day
+
+
+# --- hypothesis: arbitrary bytes, mutated valid events and extreme numbers, mixed with valid events
+
+EXTREMES = st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(-(10 ** 30), 10 ** 30),
+                     st.sampled_from([0, -1, 1e9, 1e9 + 1, 1e300, -6.5e10, 2.6e11, "1e999", "NaN", "", " ", None]))
+FIELDS = ("event_id", "event_type", "impression_id", "campaign_id", "creative_id", "user_id", "geo_country",
+          "platform", "event_timestamp", "bid_price", "conversion_value")
+
+
+@st.composite
+def mutated_event(draw, number: int):
+    payload = event(draw(st.sampled_from(["IMPRESSION", "CLICK", "CONVERSION"])), f"m{number}",
+                    draw(st.integers(0, 3_600)), impression_id=f"imp-m{number % 3}")
+    for _ in range(draw(st.integers(1, 3))):
+        name = draw(st.sampled_from(FIELDS))
+        payload[name] = draw(st.one_of(EXTREMES, st.text(max_size=140), st.dictionaries(st.text(max_size=3),
+                                                                                        st.integers(), max_size=2)))
+    text = json.dumps(payload, allow_nan=True)
+    mangle = draw(st.sampled_from(["none", "truncate", "append", "bytes"]))
+    if mangle == "truncate":
+        return text[:draw(st.integers(0, len(text)))]
+    if mangle == "append":
+        return text + draw(st.text(max_size=8))
+    if mangle == "bytes":
+        raw = bytearray(text.encode())
+        raw[draw(st.integers(0, len(raw) - 1))] = draw(st.integers(0, 255))
+        return bytes(raw)
+    return text
+
+
+@st.composite
+def hostile_batches(draw):
+    values = []
+    for number in range(draw(st.integers(4, 14))):
+        kind = draw(st.sampled_from(["valid", "valid", "mutated", "bytes", "text"]))
+        if kind == "valid":
+            values.append(json.dumps(event(draw(st.sampled_from(["IMPRESSION", "CLICK", "CONVERSION"])),
+                                           f"v{number}", draw(st.integers(0, 3_600)), impression_id=f"imp-{number % 3}")))
+        elif kind == "mutated":
+            values.append(draw(mutated_event(number)))
+        elif kind == "bytes":
+            values.append(draw(st.binary(max_size=40)))
+        else:
+            values.append(draw(st.text(max_size=40)))
+    return values
+
+
+@given(values=hostile_batches(), split=st.integers(0, 14))
+# No shrinking: each example is several Iceberg commits, and shrinking one took over 5 minutes.
+@settings(max_examples=6, deadline=None, phases=[Phase.explicit, Phase.reuse, Phase.generate],
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+def test_any_hostile_mix_never_stops_the_batch_and_loses_nothing(spark, tables, values, split):
+    tag = f"h{uuid.uuid4().hex[:6]}-"
+    records = tagged([record(value, 3_600 + offset, offset, partition=offset % 2)
+                      for offset, value in enumerate(values)], tag)
+    apply = batch_function(tables, f"hostile-{tag}")
+    for batch_id, part in enumerate((records[:split], records[split:])):
+        if part:
+            apply(kafka_frame(spark, part, topic=f"hostile-{tag}"), batch_id)
+    assert_every_record_accounted_for(spark, tables, records, tag)
+
+
+# --- poison batches and lost checkpoints
+
+
+def test_a_batch_that_keeps_failing_has_its_poison_record_isolated(spark, tables):
+    from pyspark.sql import functions as F
+
+    from jobs.transforms import parse_records, with_validation
+
+    tag = f"p{uuid.uuid4().hex[:6]}-"
+    records = tagged([record(event("IMPRESSION", "e1", 0), 10, 0), record(event("CLICK", "poison", 5), 10, 1),
+                      record(event("CLICK", "c1", 6), 10, 2), record(event("CONVERSION", "v1", 9), 10, 3),
+                      record(event("IMPRESSION", "e2", 0, impression_id="imp-2"), 10, 4)], tag)
+
+    def prepare_with_a_bug(batch, limits):  # a failure the marked record triggers wherever it is
+        parsed = with_validation(parse_records(batch), limits)
+        return parsed.withColumn("event_id", F.when(F.col("event_id") == "poison",
+                                                    F.raise_error(F.lit("injected failure"))).otherwise(F.col("event_id")))
+
+    apply = batch_function(tables, f"hostile-{tag}", poison_attempts=3, prepare=prepare_with_a_bug)
+    frame = kafka_frame(spark, records, topic=f"hostile-{tag}")
+    for _ in range(3):
+        with pytest.raises(Exception, match="injected failure"):
+            apply(frame, 0)
+    apply(frame, 0)  # the fourth attempt isolates offset 1 and commits the rest
+    expected = attribute([r for r in records if r["offset"] != 1])
+    expected.audit[(0, 1)] = "PROCESSING_ERROR"
+    assert_every_record_accounted_for(spark, tables, records, tag, expected)
+    detail = spark.sql(f"SELECT detail FROM {tables.audit} WHERE kafka_topic = 'hostile-{tag}'").first().detail
+    assert "injected failure" in detail
+
+
+def test_a_new_writer_rereading_the_topic_appends_no_record_twice(spark, tables):
+    """A checkpoint deleted or moved: the new one starts at batch 0 and re-reads records the
+    tables hold. Bronze and the audit key on Kafka offsets, not on (writer, batch id)."""
+    tag = f"c{uuid.uuid4().hex[:6]}-"
+    first = tagged([record(event("IMPRESSION", "e1", 0), 10, 0), record("not json", 10, 1),
+                    record(event("CLICK", "c1", 5), 10, 2)], tag)
+    second = tagged([record(event("CONVERSION", "v1", 9), 20, 3), record("{}", 20, 4)], tag)
+    topic = f"hostile-{tag}"
+    batch_function(tables, "old-checkpoint")(kafka_frame(spark, first, topic=topic), 0)
+    again = batch_function(tables, "new-checkpoint")
+    again(kafka_frame(spark, first + second, topic=topic), 0)  # earliest: the old records again, then new ones
+    again(kafka_frame(spark, second, topic=topic), 1)  # and a retry of a batch already committed
+    assert_every_record_accounted_for(spark, tables, first + second, tag)

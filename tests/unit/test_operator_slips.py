@@ -1,0 +1,112 @@
+"""Operator slips that must lose nothing, at the level of the pure pieces: Kafka offset
+ranges (what Bronze and the audit hold, whatever the checkpoint), the bisection that
+isolates poison records, the checkpoint lock held by another process, and the stack
+launcher's pid files after a reboot."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import psutil
+import pytest
+
+from conf.settings import REPO_ROOT
+from jobs.bronze_sink import covers, exclusion_sql, from_json, merge_ranges, overlap, resume_offsets, to_json
+from jobs.checkpoint_lock import CheckpointLock
+from jobs.poison import find_culprits, selection_sql
+
+
+def test_ranges_merge_adjacent_and_overlapping_intervals():
+    merged = merge_ranges({("t", 0): [[5, 9], [0, 4]], ("t", 1): [[10, 20]]}, {("t", 1): [[15, 30], [40, 41]]})
+    assert merged == {("t", 0): [[0, 9]], ("t", 1): [[10, 30], [40, 41]]}
+    assert from_json(to_json(merged)) == merged
+
+
+def test_a_batch_is_split_into_what_the_table_holds_and_what_it_does_not():
+    committed = {("t", 0): [[0, 99]], ("u", 0): [[0, 5]]}
+    batch = {("t", 0): [[90, 120]], ("t", 1): [[0, 3]]}
+    assert overlap(committed, batch) == {("t", 0): [[90, 99]]}
+    assert not covers(committed, batch) and covers(committed, {("t", 0): [[10, 20]]})
+    assert exclusion_sql(overlap(committed, batch)) == (
+        "NOT ((kafka_topic = 't' AND kafka_partition = 0 AND kafka_offset BETWEEN 90 AND 99))")
+
+
+def test_a_new_checkpoint_resumes_at_the_start_of_bronzes_last_batch():
+    committed = {("t", 0): [[0, 99]], ("t", 1): [[0, 49]]}
+    last_batch = {("t", 1): [[40, 49]]}
+    # partition 0 resumes after what it holds, 1 re-reads its last batch (its Gold MERGE may
+    # not have committed), 2 was never seen: earliest
+    assert resume_offsets(committed, last_batch, "t", range(3)) == {"t": {"0": 100, "1": 40, "2": -2}}
+    assert resume_offsets(committed, last_batch, "other", range(3)) is None
+
+
+def test_bisection_finds_each_poison_record_within_its_budget():
+    records = [("t", 0, offset) for offset in range(1000)]
+    poison = {("t", 0, 17), ("t", 0, 900)}
+    culprits, trials = find_culprits(records, lambda subset: bool(poison & set(subset)))
+    assert culprits == sorted(poison) and trials <= 2 * 2 * 10 + 1
+
+
+def test_bisection_gives_up_when_no_record_fails_alone_or_nothing_fails():
+    records = [("t", 0, offset) for offset in range(1000)]
+    assert find_culprits(records, lambda subset: len(subset) > 600)[0] is None  # only the whole batch fails
+    assert find_culprits(records, lambda subset: False)[0] is None  # the dry run does not reproduce it
+    assert find_culprits(records, lambda subset: True, max_trials=50)[0] is None  # everything fails: not data
+
+
+def test_selection_sql_turns_consecutive_offsets_into_ranges():
+    assert selection_sql([("t", 0, 3), ("t", 0, 1), ("t", 0, 2), ("t", 1, 2)], "topic", "partition", "offset") == (
+        "((topic = 't' AND partition = 0 AND offset BETWEEN 1 AND 3) OR "
+        "(topic = 't' AND partition = 1 AND offset BETWEEN 2 AND 2))")
+
+
+def test_a_second_job_on_a_checkpoint_is_refused_and_a_dead_owners_lock_taken_over(tmp_path):
+    checkpoint, locks = tmp_path / "checkpoint", tmp_path / "locks"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from jobs.checkpoint_lock import CheckpointLock; "
+         f"lock = CheckpointLock({str(checkpoint)!r}, {str(locks)!r}); lock.acquire(); print('held', flush=True); "
+         "time.sleep(60)"],
+        stdout=subprocess.PIPE, text=True, cwd=REPO_ROOT)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(SystemExit, match=rf"in use by another attribution job \(pid {holder.pid} .*kill {holder.pid}"):
+            CheckpointLock(str(checkpoint), locks).acquire()
+        # the same checkpoint spelled differently is the same lock
+        with pytest.raises(SystemExit):
+            CheckpointLock(str(tmp_path / "x" / ".." / "checkpoint"), locks).acquire()
+    finally:
+        holder.kill()
+        holder.wait()
+    lock = CheckpointLock(str(checkpoint), locks)
+    assert f"taken over from pid {holder.pid}" in lock.acquire()
+    lock.release()
+    assert CheckpointLock(str(checkpoint), locks).acquire() is None  # released cleanly: nothing to take over
+
+
+def test_stack_down_never_signals_a_process_it_did_not_start(tmp_path):
+    """After a reboot a pid file can name an unrelated process: its start time does not match."""
+    from conf.settings import Settings
+    from conf.stack import LocalStack
+
+    stack = LocalStack(Settings(runtime_dir=str(tmp_path)))
+    service = stack.services[0]
+    stranger = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True)
+    try:
+        started = psutil.Process(stranger.pid).create_time()
+        stack.pid_file(service).write_text(json.dumps({"pid": stranger.pid, "started": started - 3600}))
+        assert stack.process(service) is None
+        stack.pid_file(service).write_text(str(stranger.pid))  # an older launcher's file: cwd is not the runtime dir
+        assert stack.process(service) is None
+        assert stack._stop(service) is False
+        time.sleep(0.2)
+        assert stranger.poll() is None, "an unrelated process was signalled"
+        stack.pid_file(service).write_text(json.dumps({"pid": stranger.pid, "started": started}))
+        assert stack.process(service).pid == stranger.pid  # the process it did start is recognised
+    finally:
+        stranger.kill()
+        stranger.wait()
+    assert os.path.exists(stack.pid_file(service))
