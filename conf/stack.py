@@ -11,6 +11,7 @@ process groups and leaves no listening port behind.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import re
@@ -137,17 +138,43 @@ def trino_env(settings: Settings) -> dict[str, str]:
 # ---------------------------------------------------------------- downloads
 
 
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def classpath_sha256(directory: Path) -> str:
+    """One SHA-256 for a directory of jars: of its sorted "name sha256" lines."""
+    lines = "".join(f"{jar.name} {sha256_of(jar)}\n" for jar in sorted(directory.glob("*.jar")))
+    return hashlib.sha256(lines.encode()).hexdigest()
+
+
+def verify(actual: str, expected: str, what: str, path: Path) -> None:
+    if actual != expected:
+        raise StackError(f"{what} at {path} has SHA-256 {actual}, but conf/versions.toml pins {expected}: "
+                         f"a corrupt or tampered download. Delete {path} and start again.")
+
+
 class Downloads:
-    """Artifacts cached under CACHE_DIR by version; a second start downloads nothing."""
+    """Artifacts cached under CACHE_DIR by version, each verified against the SHA-256 pinned
+    in conf/versions.toml before it is used; a second start downloads nothing."""
 
     def __init__(self, settings: Settings) -> None:
         self.root = Path(settings.cache_dir)
         self.versions = versions()
 
-    def maven_classpath(self, name: str, coordinates: list[str], transitive: bool = True) -> Path:
+    def maven_classpath(self, name: str, coordinates: list[str], expected_sha256: str,
+                        transitive: bool = True) -> Path:
         target = self.root / name
-        if (target / ".complete").exists():
-            return target
+        if not (target / ".complete").exists():
+            self._resolve(target, name, coordinates, transitive)
+        verify(classpath_sha256(target), expected_sha256, f"the {name} classpath", target)
+        return target
+
+    def _resolve(self, target: Path, name: str, coordinates: list[str], transitive: bool) -> None:
         if shutil.which("mvn") is None:
             raise StackError("Maven (mvn) is needed to fetch jars from Maven Central: apt-get install maven")
         print(f"  resolving {name} from Maven Central ...", flush=True)
@@ -155,8 +182,8 @@ class Downloads:
         with tempfile.TemporaryDirectory() as scratch:
             pom = Path(scratch) / "pom.xml"
             pom.write_text(maven_pom(coordinates))
-            command = [
-                "mvn", "-q", "-B", "-f", str(pom), "dependency:copy-dependencies",
+            command = [  # -C: a checksum mismatch fails the download (Maven only warns by default)
+                "mvn", "-q", "-B", "-C", "-f", str(pom), "dependency:copy-dependencies",
                 f"-DoutputDirectory={target}", "-DincludeScope=runtime",
                 f"-DexcludeTransitive={'false' if transitive else 'true'}",
             ]
@@ -164,7 +191,6 @@ class Downloads:
         if result.returncode != 0:
             raise StackError(f"Maven could not resolve {name}:\n{result.stdout[-2000:]}{result.stderr[-2000:]}")
         (target / ".complete").touch()
-        return target
 
     def kafka(self) -> Path:
         pins = self.versions["kafka"]
@@ -178,6 +204,7 @@ class Downloads:
                 # Kafka's pom pulls slf4j-api 1.7, which finds no binding and logs nothing.
                 f"org.slf4j:slf4j-api:{slf4j}",
             ],
+            pins["classpath_sha256"],
         )
 
     def iceberg_rest(self) -> Path:
@@ -189,6 +216,7 @@ class Downloads:
                 f"org.apache.iceberg:iceberg-open-api:{rest['version']}:test-fixtures",
                 f"org.xerial:sqlite-jdbc:{rest['sqlite_jdbc']}",
             ],
+            rest["classpath_sha256"],
             transitive=False,
         )
 
@@ -206,7 +234,9 @@ class Downloads:
             fetched = subprocess.run(["curl", "-sSfL", "--retry", "3", "-o", str(partial), url])
             if fetched.returncode != 0:
                 raise StackError(f"could not download {url} (is Maven Central reachable?)")
+            verify(sha256_of(partial), self.versions["trino"]["sha256"], f"the Trino {version} tarball", partial)
             partial.rename(tarball)
+        verify(sha256_of(tarball), self.versions["trino"]["sha256"], f"the Trino {version} tarball", tarball)
         print(f"  unpacking Trino {version} (server + Iceberg plugin only) ...", flush=True)
         # The tarball hard-links jars shared between plugins, so unpack it whole into a
         # scratch dir and keep only what this project runs.

@@ -75,7 +75,7 @@ MERGE_ON_READ = (
 
 @dataclass(frozen=True)
 class AttributionRules:
-    """The v1 rules (DESIGN.md §4). Stored in conf.attribution_rules; read at job start."""
+    """The v1 rules (docs/design.md §4). Stored in conf.attribution_rules; read at job start."""
 
     lookback_seconds: int = 7 * 86_400
     late_threshold_seconds: int = 3_600
@@ -161,7 +161,7 @@ TBLPROPERTIES ({FORMAT_V2}, {MERGE_ON_READ}, 'write.parquet.compression-codec'='
 def audit_ddl(tables: Tables = DEFAULT_TABLES) -> str:
     return f"""
 CREATE TABLE IF NOT EXISTS {tables.audit} (
-  reason STRING COMMENT 'PARSE_ERROR, MISSING_KEY, UNKNOWN_TYPE or BAD_VALUE',
+  reason STRING COMMENT 'PARSE_ERROR, MISSING_KEY, BAD_ID, UNKNOWN_TYPE, BAD_VALUE, IMPLAUSIBLE_TIME, IMPLAUSIBLE_AMOUNT or PROCESSING_ERROR',
   detail STRING,
   event_id STRING,
   event_type STRING,

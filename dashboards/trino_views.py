@@ -41,6 +41,7 @@ VIEWS: tuple[View, ...] = (
     View("pipeline_health", "ops", "pipeline_health"),
     View("stream_batches", "ops", "stream_batches"),
     View("stream_partition_lag", "ops", "stream_partition_lag"),
+    View("kafka_keys_hourly", "ops", "kafka_keys_hourly"),
 )
 BY_NAME = {view.name: view for view in VIEWS}
 

@@ -2,7 +2,7 @@
 
 `apply_snapshot` is the one reusable function: give it a dimension spec (natural key,
 tracked columns, type-1 columns) and a snapshot with its as-of time. Conventions
-(DESIGN.md §7): a new version starts at the snapshot's as-of time and the version it
+(docs/design.md §7): a new version starts at the snapshot's as-of time and the version it
 replaces ends at exactly that instant; the open end is 9999-12-31; change detection is
 null-safe; a -> b -> a opens three versions; a key absent from a full snapshot is
 closed and, if it returns, gets a new version; re-running a snapshot is a no-op.

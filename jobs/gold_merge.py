@@ -1,4 +1,4 @@
-"""The Gold state machine as SQL text (DESIGN.md §4), built by pure functions.
+"""The Gold state machine as SQL text (docs/design.md §4), built by pure functions.
 
 A Gold row keeps every valid copy it has seen (`touches`); every metric column is derived
 from the touch set by `derive_gold` (one chain of SQL expressions). Folding a batch in is

@@ -21,7 +21,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # spark-submit runs this file as a script
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from conf.settings import get_settings  # noqa: E402
+from conf.settings import ValidationLimits, get_settings  # noqa: E402
 from conf.tables import AttributionRules, Tables, gold_ddl, load_rules  # noqa: E402
 from jobs.gold_merge import derive_gold  # noqa: E402
 from jobs.transforms import parse_records, to_touches, touches_by_impression, with_validation  # noqa: E402
@@ -41,12 +41,18 @@ def bronze_as_kafka(bronze):
     )
 
 
-def replayed_gold(bronze, rules: AttributionRules):
-    """Bronze -> Gold rows: the live path's transforms and derivation, from scratch."""
+def replayed_gold(bronze, rules: AttributionRules, limits: ValidationLimits = ValidationLimits(), audit=None):
+    """Bronze -> Gold rows: the live path's transforms and derivation, from scratch. Records
+    the live job isolated from a failing batch (PROCESSING_ERROR in `audit`) stay out: they
+    would fail the replay the same way."""
     # A record can sit in Bronze once per Kafka coordinate only; dropDuplicates guards
     # a Bronze that was appended to by hand.
     records = bronze_as_kafka(bronze).dropDuplicates(["topic", "partition", "offset"])
-    return derive_gold(touches_by_impression(to_touches(with_validation(parse_records(records)))), rules)
+    if audit is not None:
+        isolated = audit.where("reason = 'PROCESSING_ERROR'").selectExpr(
+            "kafka_topic AS topic", "kafka_partition AS partition", "kafka_offset AS offset")
+        records = records.join(isolated, ["topic", "partition", "offset"], "left_anti")
+    return derive_gold(touches_by_impression(to_touches(with_validation(parse_records(records), limits))), rules)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -77,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         bronze = bronze.where(f"kafka_timestamp < timestamp'{args.until.replace('Z', '')}'")
     spark.sql(f"DROP TABLE IF EXISTS {target}")
     spark.sql(gold_ddl(tables, name=target))
-    replayed_gold(bronze, rules).writeTo(target).append()
+    replayed_gold(bronze, rules, settings.validation_limits, spark.table(tables.audit)).writeTo(target).append()
     rows = spark.table(target).count()
     print(f"replayed {tables.bronze} -> {target}: {rows:,} impressions under {rules} "
           f"in {time.monotonic() - started:.1f}s", flush=True)

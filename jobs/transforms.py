@@ -1,7 +1,7 @@
 """Pure DataFrame -> DataFrame transforms of the attribution pipeline (no I/O).
 
     Kafka records --parse_records--> parsed (Bronze columns + raw string fields)
-                 --with_validation--> + reject reason (DESIGN.md §4)
+                 --with_validation--> + reject reason (docs/design.md §4, validation)
                  --to_touches-------> valid events as Gold touches
                  --touches_by_impression--> one row per impression_id (the MERGE source)
 """

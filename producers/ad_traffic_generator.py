@@ -198,7 +198,7 @@ class FunnelSimulator:
                 self._schedule(arrival, key, self._invalid(fault, event), fault)
 
     def _invalid(self, fault: str, event: dict) -> bytes:
-        """A broken record of one class of DESIGN.md §4, with a fresh event_id."""
+        """A broken record of one class of docs/design.md §4, with a fresh event_id."""
         rng = self.rng
         broken = {**event, "event_id": self._uuid()}
         if fault == "parse_error":

@@ -1,4 +1,4 @@
-"""The attribution rules v1 (DESIGN.md §4) in plain Python: the tests' independent oracle.
+"""The attribution rules v1 (docs/design.md §4) in plain Python: the tests' independent oracle.
 
 Input: Kafka records as dicts with `key`, `value` (the raw string, or bytes), `arrival_ms`,
 `partition`, `offset`. Output: the expected Gold rows (by impression_id), audit

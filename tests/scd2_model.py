@@ -1,5 +1,5 @@
 """SCD Type 2 in plain Python: the model the Spark MERGE implementation is checked against.
-Same conventions as DESIGN.md §7; written without importing dims/."""
+Same conventions as docs/design.md §7; written without importing dims/."""
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
 -- Rejected and flagged events per hour of arrival (Kafka record time), by reason:
--- source 'audit' = records that failed validation (gold.attribution_audit: PARSE_ERROR,
--- MISSING_KEY, UNKNOWN_TYPE, BAD_VALUE); source 'gold' = valid events the rules set
+-- source 'audit' = records that failed validation or were isolated from a failing batch
+-- (gold.attribution_audit: PARSE_ERROR, MISSING_KEY, BAD_ID, UNKNOWN_TYPE, BAD_VALUE,
+-- IMPLAUSIBLE_TIME, IMPLAUSIBLE_AMOUNT, PROCESSING_ERROR); source 'gold' = valid events the rules set
 -- aside (DUPLICATE, DUPLICATE_IMPRESSION, CLICK_BEFORE_IMPRESSION - a fraud signal -,
 -- NO_CLICK, OUT_OF_WINDOW, EXTRA_CONVERSION, AWAITING_IMPRESSION; from the dispositions
 -- rollup, jobs/rollup_job.py, which trails Gold by at most one refresh). hour: plain UTC timestamp.

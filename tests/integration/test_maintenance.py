@@ -78,7 +78,7 @@ def test_the_newest_offset_ranges_survive_expiry(spark, maintained):
     from jobs.bronze_sink import committed_ranges, merge_ranges
 
     scenario = maintained["scenario"]
-    sent = merge_ranges({(scenario.topic, r["partition"]): [[r["offset"], r["offset"]]] for r in scenario.records()})
+    sent = merge_ranges(*({(scenario.topic, r["partition"]): [[r["offset"], r["offset"]]]} for r in scenario.records()))
     spark.sql(f"REFRESH TABLE {scenario.tables.bronze}")
     assert spark.sql(f"SELECT count(*) AS n FROM {scenario.tables.bronze}.snapshots "
                      "WHERE summary['lakehouse.kafka-ranges'] IS NOT NULL").first().n >= 1

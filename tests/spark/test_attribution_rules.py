@@ -1,4 +1,4 @@
-"""One named test per rule of DESIGN.md §4, each checked against explicit expectations
+"""One named test per rule of docs/design.md §4, each checked against explicit expectations
 and against the oracle (tests/oracle.py). Runs the engine's transforms and Gold SQL on a
 local Spark session (no Kafka, no Iceberg writes)."""
 

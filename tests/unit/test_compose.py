@@ -70,6 +70,8 @@ def test_every_image_is_pinned(compose):
         image = service["image"]
         tag = image.rsplit(":", 1)[1] if ":" in image.split("/")[-1] else ""
         assert tag and tag != "latest", f"{name}: image {image} is not pinned"
+        for plugin in filter(None, service.get("environment", {}).get("GF_INSTALL_PLUGINS", "").split(",")):
+            assert len(plugin.split()) == 2, f"{name}: plugin {plugin!r} has no version"
 
 
 def test_images_agree_with_the_local_stack_versions(compose):

@@ -148,7 +148,7 @@ def test_each_invalid_class_arrives_at_its_rate(tmp_path, fault):
 
 
 def classify(value: str) -> str:
-    """DESIGN.md §4 validation, written out here to check what the generator broke."""
+    """docs/design.md §4 validation, written out here to check what the generator broke."""
     try:
         event = json.loads(value)
     except ValueError:
