@@ -4,9 +4,11 @@
     spark-submit jobs/attribution_streaming_job.py [--trigger available-now]
     make attribution ARGS='--trigger available-now'
 
-Exactly-once effect: Bronze and audit appends record (writer id, batch id) in the
-Iceberg snapshot summary and a retried batch that already committed is skipped; the
-Gold MERGE is idempotent by construction (jobs/gold_merge.py).
+Exactly-once effect: Bronze and audit appends record the Kafka offset ranges they hold in
+the Iceberg snapshot summary and append no record twice, whatever the checkpoint says
+(jobs/bronze_sink.py); the Gold MERGE is idempotent by construction (jobs/gold_merge.py).
+A batch that keeps failing has its failing records isolated (jobs/poison.py); one job per
+checkpoint (jobs/checkpoint_lock.py). docs/design.md §5 states the guarantees.
 """
 
 from __future__ import annotations

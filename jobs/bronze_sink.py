@@ -5,7 +5,9 @@ checkpoint the batch runs again, and after a checkpoint is deleted or moved ever
 is read again. Bronze and the audit therefore key their idempotency on what a batch *is*:
 the Kafka offsets it holds. Each append records, in its snapshot summary, every offset
 range the table holds so far (RANGES_PROPERTY, cumulative) and the batch's own ranges
-(BATCH_RANGES_PROPERTY); the next append drops records already covered. The newest
+(BATCH_RANGES_PROPERTY); the next append drops records already covered. A batch's range
+per partition is [its smallest offset, its largest]: a Kafka source reads contiguous offset
+ranges (offsets it skips hold no record: transaction markers, compacted ones). The newest
 snapshot carrying the property is the only one needed, and table maintenance never
 expires it (jobs/maintenance_job.py). A table written before the property existed has
 its ranges read from its rows once.

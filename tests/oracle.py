@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -46,9 +47,14 @@ def _blank(value) -> bool:
     return value is None or (isinstance(value, str) and value.strip() == "")
 
 
+JSON_NUMBER = re.compile(r"-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?")
+
+
 def _number(value):
-    """A finite float from a JSON number or numeric string, else None."""
+    """A finite float from a JSON number, or a string written as one, else None."""
     if isinstance(value, bool) or value is None or isinstance(value, (dict, list)):
+        return None
+    if isinstance(value, str) and not JSON_NUMBER.fullmatch(value):
         return None
     try:
         number = float(value)
