@@ -144,9 +144,9 @@ class AppendOnce:
         (-1: all of them, nothing written)."""
         if table not in self.committed:
             self.committed[table] = committed_ranges(frame.sparkSession, table)[0]
-        done = overlap(self.committed[table], batch_ranges)
-        if done and done == merge_ranges(batch_ranges):
+        if covers(self.committed[table], batch_ranges):
             return -1
+        done = overlap(self.committed[table], batch_ranges)
         if done:
             frame = frame.where(exclusion_sql(done))
         cumulative = merge_ranges(self.committed[table], batch_ranges)
