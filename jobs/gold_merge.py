@@ -68,20 +68,36 @@ def strip_dispositions(stored_touches: str) -> str:
 
 
 def union_touches(*touch_arrays: str) -> str:
-    """Set union, unique by content (a copy is identified by its Kafka coordinates), in a
-    canonical order so the stored array does not depend on batch boundaries."""
-    parts = ", ".join(f"coalesce({array}, array())" for array in touch_arrays)
-    return f"array_sort(array_distinct(concat({parts})))"
+    """All copies of the arrays; derive_gold sorts them and drops repeats."""
+    return "concat(" + ", ".join(f"coalesce({array}, array())" for array in touch_arrays) + ")"
 
 
-# Most Gold rows hold one touch (an impression nobody clicked). Spark interprets every
-# lambda call, so the steps below answer a set of one directly — the answer the general
-# expression gives for it — and run their lambdas on larger sets only: deriving 500 k
-# real Gold rows took 3.5 s instead of 4.6 s (the property tests in tests/spark check
-# both branches against the oracle).
+# Every step below is O(n log n) in a row's n touches: sorts (Spark's own, no comparator
+# lambda) and single passes that look at the previous element by index. Nested lambdas
+# (a filter inside a transform) and array_distinct on structs compare pairwise, and one
+# impression with 50,000 touches took 511 s that way. Spark interprets every lambda call,
+# so a set of one touch (most Gold rows: an impression nobody clicked) is answered
+# directly — the answer the general expression gives for it (the property tests in
+# tests/spark check both branches against the oracle).
 def _single_or(touches: str, single, general: str) -> str:
     """SQL: `single(the only touch)` for a set of one, else `general`."""
     return f"CASE WHEN size({touches}) = 1 THEN {single(f'try_element_at({touches}, 1)')} ELSE {general} END"
+
+
+def _previous(array: str, index: str) -> str:
+    """SQL: the element before position `index` (0-based) of a row's array column, or NULL."""
+    return f"(CASE WHEN {index} = 0 THEN NULL ELSE {array}[{index} - 1] END)"
+
+
+def _by_copy(touches: str) -> str:
+    """Touches in (event_id, arrival_time, partition, offset) order — a copy's Kafka
+    coordinates identify it, so this order is total and repeats of a copy sit side by side."""
+    return (f"transform(array_sort(transform({touches}, x -> struct(x.event_id AS k1, x.arrival_time AS k2, "
+            "x.kafka_partition AS k3, x.kafka_offset AS k4, x AS t))), z -> z.t)")
+
+
+def _without_repeats(ordered: str) -> str:
+    return f"filter({ordered}, (x, i) -> NOT ({_previous(ordered, 'i')} <=> x))"
 
 
 def _lateness_ms(touch: str) -> str:
@@ -89,19 +105,17 @@ def _lateness_ms(touch: str) -> str:
 
 
 def _canonical(touches: str) -> str:
-    """One copy per event_id: the smallest (arrival time, partition, offset)."""
-    return _single_or(touches, lambda _: touches, (
-        f"filter({touches}, x -> NOT exists({touches}, y -> y.event_id = x.event_id AND "
-        "struct(y.arrival_time, y.kafka_partition, y.kafka_offset) < "
-        "struct(x.arrival_time, x.kafka_partition, x.kafka_offset)))"
-    ))
+    """One copy per event_id: the smallest (arrival time, partition, offset), which is the
+    first of its event_id in `touches` (in _by_copy order)."""
+    return _single_or(touches, lambda _: touches,
+                      f"filter({touches}, (x, i) -> NOT ({_previous(touches, 'i')}.event_id <=> x.event_id))")
 
 
 def _first_by_time(touches: str, event_type: str) -> str:
     """The touch of a type with the smallest (event_time, event_id), or null."""
     return _single_or(touches, lambda one: f"IF({one}.event_type = '{event_type}', {one}, NULL)", (
-        f"try_element_at(array_sort(transform(filter({touches}, x -> x.event_type = '{event_type}'), "
-        "x -> struct(x.event_time AS k1, x.event_id AS k2, x AS t))), 1).t"
+        f"array_min(transform(filter({touches}, x -> x.event_type = '{event_type}'), "
+        "x -> struct(x.event_time AS k1, x.event_id AS k2, x AS t))).t"
     ))
 
 
@@ -109,14 +123,22 @@ def _valid_clicks(canonical: str, impression: str) -> str:
     return f"filter({canonical}, x -> x.event_type = 'CLICK' AND x.event_time >= ({impression}).event_time)"
 
 
-def _conversions(canonical: str, valid_clicks: str, lookback_seconds: int) -> str:
+def _timeline(canonical: str, valid_clicks: str) -> str:
+    """Valid clicks and conversions in time order, a click before a conversion at the same
+    instant (a click at the conversion's time counts); conversions by (event_time, event_id)."""
+    return (f"array_sort(concat(transform({valid_clicks}, x -> struct(x.event_time AS k1, 0 AS k2, x.event_id AS k3, "
+            f"x AS t)), transform(filter({canonical}, x -> x.event_type = 'CONVERSION'), x -> struct(x.event_time AS k1, "
+            "1 AS k2, x.event_id AS k3, x AS t))))")
+
+
+def _conversions(timeline: str, click_times: str, lookback_seconds: int) -> str:
     """Conversions in (event_time, event_id) order, each with the latest valid click at or
-    before it and whether it is within the lookback."""
+    before it and whether it is within the lookback. The m-th conversion (0-based) at
+    position p of the timeline has p - m clicks before it; `click_times` is sorted, so the
+    latest of them is element p - m - 1."""
     with_click = (
-        f"transform(array_sort(transform(filter({canonical}, x -> x.event_type = 'CONVERSION'), "
-        "x -> struct(x.event_time AS k1, x.event_id AS k2, x AS t))), "
-        f"z -> struct(z.t AS c, array_max(transform(filter({valid_clicks}, k -> k.event_time <= z.t.event_time), "
-        "k -> k.event_time)) AS click_time))"
+        f"transform(filter(transform({timeline}, (e, p) -> struct(e.k2 AS kind, e.t AS c, p AS p)), e -> e.kind = 1), "
+        f"(w, m) -> struct(w.c AS c, CASE WHEN w.p - m > 0 THEN {click_times}[w.p - m - 1] END AS click_time))"
     )
     return (
         f"transform({with_click}, w -> struct(w.c AS c, w.click_time AS click_time, "
@@ -125,33 +147,65 @@ def _conversions(canonical: str, valid_clicks: str, lookback_seconds: int) -> st
     )
 
 
-def derivation_steps(touches: str, rules: AttributionRules) -> list[tuple[str, str]]:
-    """(column, SQL expression) in order; each step may use the columns before it, so
-    every intermediate is computed once per row. `touches` holds all bare copies."""
-    canonical, impression, clicks, conversions, first = "_canonical", "_impression", "_clicks", "_conversions", "_first"
-    late_by_ms = _single_or(canonical, _lateness_ms, f"array_max(transform({canonical}, x -> {_lateness_ms('x')}))")
-    conversion_of_x = f"try_element_at(filter({conversions}, w -> w.c.event_id = x.event_id), 1)"
-    disposition = (
-        "CASE"
-        f" WHEN size({touches}) > 1 AND exists({touches}, y -> y.event_id = x.event_id AND "
-        "struct(y.arrival_time, y.kafka_partition, y.kafka_offset) < "
-        "struct(x.arrival_time, x.kafka_partition, x.kafka_offset)) THEN 'DUPLICATE'"
-        f" WHEN x.event_type = 'IMPRESSION' THEN IF(x.event_id = {impression}.event_id, 'IMPRESSION', "
+def _tagged(touches: str, conversions: str) -> str:
+    """Each conversion's verdict (kind 0) just before the copies of its event_id (kind 1, in
+    _by_copy order): a copy finds its verdict, or an earlier copy of itself, one step back."""
+    verdict = "struct(w.eligible AS eligible, w.click_time IS NOT NULL AS clicked)"
+    return (f"array_sort(concat(transform({conversions}, w -> struct(w.c.event_id AS k1, 0 AS k2, "
+            f"w.c.arrival_time AS k3, w.c.kafka_partition AS k4, w.c.kafka_offset AS k5, w.c AS t, {verdict} AS v)), "
+            f"transform({touches}, x -> struct(x.event_id AS k1, 1 AS k2, x.arrival_time AS k3, x.kafka_partition AS k4, "
+            f"x.kafka_offset AS k5, x AS t, CAST(NULL AS STRUCT<eligible: BOOLEAN, clicked: BOOLEAN>) AS v))))")
+
+
+def _disposition(touch: str, duplicate: str, verdict: str, impression: str, first: str) -> str:
+    return (
+        f"CASE WHEN {duplicate} THEN 'DUPLICATE'"
+        f" WHEN {touch}.event_type = 'IMPRESSION' THEN IF({touch}.event_id = {impression}.event_id, 'IMPRESSION', "
         "'DUPLICATE_IMPRESSION')"
-        f" WHEN x.event_type = 'CLICK' THEN CASE WHEN {impression} IS NULL THEN 'AWAITING_IMPRESSION'"
-        f" WHEN x.event_time < {impression}.event_time THEN 'CLICK_BEFORE_IMPRESSION' ELSE 'CLICK' END"
-        f" WHEN {first}.c.event_id = x.event_id THEN 'ATTRIBUTED'"
-        f" WHEN {conversion_of_x}.eligible THEN 'EXTRA_CONVERSION'"
-        f" WHEN {conversion_of_x}.click_time IS NOT NULL THEN 'OUT_OF_WINDOW'"
+        f" WHEN {touch}.event_type = 'CLICK' THEN CASE WHEN {impression} IS NULL THEN 'AWAITING_IMPRESSION'"
+        f" WHEN {touch}.event_time < {impression}.event_time THEN 'CLICK_BEFORE_IMPRESSION' ELSE 'CLICK' END"
+        f" WHEN {first}.c.event_id = {touch}.event_id THEN 'ATTRIBUTED'"
+        f" WHEN {verdict}.eligible THEN 'EXTRA_CONVERSION'"
+        f" WHEN {verdict}.clicked THEN 'OUT_OF_WINDOW'"
         " ELSE 'NO_CLICK' END"
     )
-    stored_fields = ", ".join(f"x.{name} AS {name}" for name in TOUCH_NAMES)
+
+
+def derivation_steps(touches: str, rules: AttributionRules) -> list[tuple[str, str]]:
+    """(column, SQL expression) in order; each step may use the columns before it, so
+    every intermediate is computed once per row. `touches` holds every copy once, in
+    _by_copy order.
+
+    Spark's optimizer inlines a step that is referenced once (CollapseProject), even when
+    that reference sits inside a lambda, where it is then evaluated once per element: every
+    step a lambda reads is also read outside one (tests/spark/test_hot_keys.py checks the
+    plan)."""
+    canonical, impression, clicks, click_times, timeline, conversions, first, tagged = (
+        "_canonical", "_impression", "_clicks", "_click_times", "_timeline", "_conversions", "_first", "_tagged")
+    late_by_ms = _single_or(canonical, _lateness_ms, f"array_max(transform({canonical}, x -> {_lateness_ms('x')}))")
+    stored = lambda x, disposition: (  # noqa: E731
+        "struct(" + ", ".join(f"{x}.{name} AS {name}" for name in TOUCH_NAMES) + f", {disposition} AS disposition)")
+    one = f"try_element_at({touches}, 1)"
+    only_conversion = f"try_element_at({conversions}, 1)"
+    single_verdict = f"struct({only_conversion}.eligible AS eligible, {only_conversion}.click_time IS NOT NULL AS clicked)"
+    single_touch = stored(one, _disposition(one, "false", single_verdict, impression, first))
+    previous = "z.p"
+    general_touches = (
+        f"transform(filter(transform({tagged}, (e, j) -> struct(e AS e, {_previous(tagged, 'j')} AS p)), "
+        "z -> z.e.k2 = 1), "
+        "z -> " + stored("z.e.t", _disposition(
+            "z.e.t", f"coalesce({previous}.k2 = 1 AND {previous}.k1 = z.e.k1, false)",
+            f"IF({previous}.k2 = 0 AND {previous}.k1 = z.e.k1, {previous}.v, NULL)", impression, first)) + ")"
+    )
     return [
         (canonical, _canonical(touches)),
         (impression, _first_by_time(canonical, "IMPRESSION")),
         (clicks, _valid_clicks(canonical, impression)),
-        (conversions, _conversions(canonical, clicks, rules.lookback_seconds)),
+        (timeline, _timeline(canonical, clicks)),
+        (click_times, f"array_sort(transform({clicks}, x -> x.event_time))"),
+        (conversions, _conversions(timeline, click_times, rules.lookback_seconds)),
         (first, f"try_element_at(filter({conversions}, w -> w.eligible), 1)"),
+        (tagged, f"IF(size({touches}) = 1, NULL, {_tagged(touches, conversions)})"),
         ("impression_id_day", impression_id_day("impression_id")),
         ("campaign_id", f"{impression}.campaign_id"),
         ("creative_id", f"{impression}.creative_id"),
@@ -161,7 +215,7 @@ def derivation_steps(touches: str, rules: AttributionRules) -> list[tuple[str, s
         ("is_clicked", f"size({clicks}) > 0"),
         ("is_converted", f"{first} IS NOT NULL"),
         ("impression_time", f"{impression}.event_time"),
-        ("click_time", f"array_max(transform({clicks}, x -> x.event_time))"),
+        ("click_time", f"try_element_at({click_times}, -1)"),
         ("conversion_time", f"{first}.c.event_time"),
         ("cost", f"coalesce({impression}.bid_price, 0.0D)"),
         ("revenue", f"coalesce({first}.c.conversion_value, 0.0D)"),
@@ -173,7 +227,7 @@ def derivation_steps(touches: str, rules: AttributionRules) -> list[tuple[str, s
          "0.0D, (acc, w) -> acc + w.c.conversion_value)"),
         ("last_updated_ts", "current_timestamp()"),
         ("converted_event_id", f"{first}.c.event_id"),
-        ("touches", f"transform({touches}, x -> struct({stored_fields}, {disposition} AS disposition))"),
+        ("touches", f"IF(size({touches}) = 1, array({single_touch}), {general_touches})"),
     ]
 
 
@@ -182,7 +236,7 @@ def derive_gold(frame, rules: AttributionRules):
     the replay both derive Gold through this one function."""
     # One projection whose later columns refer to earlier ones (lateral column aliases):
     # analysed once, where a chain of withColumn calls re-analysed the growing plan per step.
-    steps = [("_all", union_touches("_input")), *derivation_steps("_all", rules)]  # canonical order, no repeats
+    steps = [("_sorted", _by_copy("_input")), ("_all", _without_repeats("_sorted")), *derivation_steps("_all", rules)]
     return (frame.selectExpr("impression_id", "touches AS _input")
             .selectExpr("impression_id", *(f"{expression} AS {column}" for column, expression in steps))
             .select(*GOLD_COLUMNS))

@@ -64,7 +64,9 @@ def test_oracle_ignores_order_and_repeated_delivery(records, data):
 @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 def test_spark_derivation_equals_the_oracle(spark, records):
     assume(records)
-    assert_gold_matches(compute_gold(spark, records), attribute(records).gold)
+    gold, expected = compute_gold(spark, records), attribute(records)
+    assert_gold_matches(gold, expected.gold)
+    assert {key: value for row in gold.values() for key, value in row["dispositions"].items()} == expected.dispositions
 
 
 @pytest.fixture(scope="module")
