@@ -31,6 +31,9 @@ class ValidationLimits:
     max_age_days: int = 400  # event time earlier than its Kafka timestamp by more: IMPLAUSIBLE_TIME
     max_amount: float = 1e9  # bid_price or conversion_value above this: IMPLAUSIBLE_AMOUNT
     max_id_length: int = 128  # an id longer than this (characters): BAD_ID
+    # Copies kept per Gold row, the first by (partition, offset); the rest: TOO_MANY_TOUCHES.
+    # Bounds a row's size when a bot or a replay storm piles copies onto one impression.
+    max_touches: int = 10_000
 
 
 class Settings(BaseSettings):
@@ -84,6 +87,7 @@ class Settings(BaseSettings):
     validation_max_age_days: int = ValidationLimits.max_age_days
     validation_max_amount: float = ValidationLimits.max_amount
     validation_max_id_length: int = ValidationLimits.max_id_length
+    validation_max_touches: int = ValidationLimits.max_touches
     poison_batch_attempts: int = 3  # a batch failing this often the same way has its failing records isolated
 
     # BI servers (compose profile; not installable on the local stack). The Trino address
@@ -108,7 +112,8 @@ class Settings(BaseSettings):
     @property
     def validation_limits(self) -> ValidationLimits:
         return ValidationLimits(self.validation_max_ahead_seconds, self.validation_max_age_days,
-                                self.validation_max_amount, self.validation_max_id_length)
+                                self.validation_max_amount, self.validation_max_id_length,
+                                self.validation_max_touches)
 
     @property
     def catalog_name(self) -> str:

@@ -17,12 +17,10 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-if __package__ in (None, ""):  # spark-submit runs this file as a script
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from conf.settings import get_settings  # noqa: E402
-from dims.dimensions import COLUMN_TYPES, DIMENSIONS  # noqa: E402
-from dims.scd2 import Dimension, SnapshotError, apply_snapshot, ddl  # noqa: E402
+from conf.settings import get_settings
+from dims.dimensions import COLUMN_TYPES, DIMENSIONS
+from dims.scd2 import Dimension, SnapshotError, apply_snapshot, ddl
 
 
 def snapshot_files(directory: Path, kind: str) -> list[Path]:

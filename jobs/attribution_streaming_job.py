@@ -28,25 +28,25 @@ from pathlib import Path
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-if __package__ in (None, ""):  # spark-submit runs this file as a script
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from conf.settings import Settings, ValidationLimits, get_settings  # noqa: E402
-from conf.tables import AttributionRules, Tables, ensure_tables  # noqa: E402
-from jobs.bronze_sink import AppendOnce, merge_ranges  # noqa: E402
-from jobs.gold_merge import (  # noqa: E402
+from conf.settings import Settings, ValidationLimits, get_settings
+from conf.tables import AttributionRules, Tables, ensure_tables
+from jobs.bronze_sink import AppendOnce, merge_ranges
+from jobs.gold_merge import (
     batch_days_sql,
     day_of,
     days_predicate,
     first_line,
     is_commit_conflict,
+    GOLD_COLUMNS,
     merge_source,
     merge_sql,
 )
-from jobs.poison import find_culprits, selection_sql  # noqa: E402
-from jobs.maintenance_job import ActiveDayCompaction  # noqa: E402
-from jobs.stream_progress import ProgressRecorder, progress_row, write_progress  # noqa: E402
-from jobs.transforms import (  # noqa: E402
+from jobs.poison import find_culprits, selection_sql
+from jobs.maintenance_job import ActiveDayCompaction
+from jobs.stream_progress import ProgressRecorder, progress_row, write_progress
+from jobs.transforms import (
+    overflow_audit,
     parse_records,
     quarantined_audit,
     quarantined_bronze,
@@ -159,7 +159,7 @@ class AttributionBatch:
                 frame.write.format("noop").mode("overwrite").save()
             if "gold" in self.sinks and totals["days"]:
                 gold = parsed.sparkSession.table(self.tables.gold).where(days_predicate(totals["days"]))
-                merge_source(touches_by_impression(to_touches(parsed)), gold, self.rules) \
+                merge_source(touches_by_impression(to_touches(parsed)), gold, self.rules, self.limits.max_touches) \
                     .write.format("noop").mode("overwrite").save()
         except Exception:  # noqa: BLE001 - the failure is what is being looked for
             return True
@@ -190,6 +190,7 @@ class AttributionBatch:
         if culprits:
             batch = batch.where(f"NOT {selection_sql(culprits, 'topic', 'partition', 'offset')}")
         parsed = self.prepare(batch, self.limits).persist()
+        derived = None
         phases: dict[str, float] = {}
 
         def timed(name: str, action):
@@ -211,13 +212,21 @@ class AttributionBatch:
             if quarantine is not None:
                 bronze = bronze.unionByName(quarantined_bronze(quarantine))
                 audit = audit.unionByName(quarantined_audit(quarantine, error))
+            # Gold's new rows are derived from Gold as it was before this batch, ahead of the
+            # audit append: copies beyond a row's cap go into this batch's one audit append.
+            if "gold" in self.sinks and days:
+                derived = timed("derive", lambda: self.derive(spark, parsed, days))
+            overflow = derived.selectExpr("sum(size(overflow))").first()[0] or 0 if derived is not None else 0
+            if overflow:
+                topics = {topic for topic, _ in ranges}
+                audit = audit.unionByName(overflow_audit(derived, parsed, topics.pop() if len(topics) == 1 else None,
+                                                         self.limits.max_touches))
             if "bronze" in self.sinks:
                 timed("bronze", lambda: self.append_once(bronze, self.tables.bronze, ranges))
-            if rejected and "audit" in self.sinks:
+            if (rejected or overflow) and "audit" in self.sinks:
                 timed("audit", lambda: self.append_once(audit, self.tables.audit, ranges))
-            if "gold" in self.sinks:
-                # The Gold partitions this batch can touch: the MERGE reads only these.
-                timed("gold", lambda: self.merge_gold(spark, parsed, batch_id, days))
+            if derived is not None:
+                timed("gold", lambda: self.merge_gold(spark, derived, batch_id, days))
                 if self.compaction is not None:
                     self.compaction.note(days)
                     if self.compaction.due():
@@ -226,23 +235,33 @@ class AttributionBatch:
                                  "seconds": time.monotonic() - started, **phases})
             detail = ", ".join(f"{name} {seconds:.1f}s" for name, seconds in phases.items())
             isolated = f", {len(culprits):,} isolated" if culprits else ""
+            isolated += f", {overflow:,} over the touch cap" if overflow else ""
             print(f"batch {batch_id}: {records:,} records ({records - rejected:,} valid, {rejected:,} rejected"
                   f"{isolated}) in {time.monotonic() - started:.1f}s ({detail})", flush=True)
         finally:
+            # Derived rows first: uncaching `parsed` while they are cached would have Spark
+            # compare every node of their plan (large expressions) with it, seconds per batch.
+            if derived is not None:
+                derived.unpersist()
             parsed.unpersist()
 
+    def derive(self, spark, parsed, days: list) -> DataFrame:
+        """The rows this batch's MERGE writes, with each row's overflow, from the Gold days
+        the batch names (the only partitions it can touch); computed once and kept."""
+        gold = spark.table(self.tables.gold).where(days_predicate(days))
+        derived = merge_source(touches_by_impression(to_touches(parsed)), gold, self.rules,
+                               self.limits.max_touches, overflow=True).persist()
+        derived.count()
+        return derived
 
-    def merge_gold(self, spark, parsed, batch_id: int, days: list, attempts: int = 6) -> None:
+    def merge_gold(self, spark, derived, batch_id: int, days: list, attempts: int = 6) -> None:
         """The Gold MERGE; when it loses a commit race (to table maintenance rewriting the
-        same files), Gold is re-read and the MERGE planned again: idempotent, so safe."""
+        same files, which changes no row), the MERGE is planned again against the new
+        files: idempotent, so safe."""
         view = f"attribution_batch_{batch_id}"
-        if not days:
-            return
-        batch_rows = touches_by_impression(to_touches(parsed))
         for attempt in range(1, attempts + 1):
             try:
-                gold = spark.table(self.tables.gold).where(days_predicate(days))
-                merge_source(batch_rows, gold, self.rules).createOrReplaceTempView(view)
+                derived.select(*GOLD_COLUMNS).createOrReplaceTempView(view)
                 spark.sql(merge_sql(view, self.tables.gold, days))
                 return
             except Exception as error:  # noqa: BLE001 - only commit conflicts are retried

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+from conf.settings import ValidationLimits
 from conf.tables import GOLD, TOUCH_FIELDS, AttributionRules
 
 TOUCH_NAMES = tuple(name for name, _ in TOUCH_FIELDS)
@@ -98,6 +99,25 @@ def _by_copy(touches: str) -> str:
 
 def _without_repeats(ordered: str) -> str:
     return f"filter({ordered}, (x, i) -> NOT ({_previous(ordered, 'i')} <=> x))"
+
+
+def _by_coordinates(touches: str) -> str:
+    return f"array_sort(transform({touches}, x -> struct(x.kafka_partition AS k1, x.kafka_offset AS k2, x AS t)))"
+
+
+def _kept(touches: str, max_touches: int) -> str:
+    """The first `max_touches` copies by Kafka coordinates (docs/design.md §4: a Gold row's
+    cap). With a correctly keyed topic every new copy sorts after the ones a row holds, so
+    a full row only turns new copies away; a copy of the same impression on an earlier
+    partition displaces the last one kept — either way Gold is a function of the set of
+    copies seen, whatever the batches."""
+    return (f"IF(size({touches}) <= {max_touches}, {touches}, "
+            f"{_by_copy(f'transform(slice({_by_coordinates(touches)}, 1, {max_touches}), z -> z.t)')})")
+
+
+def _overflow(touches: str, max_touches: int) -> str:
+    return (f"IF(size({touches}) <= {max_touches}, NULL, transform(slice({_by_coordinates(touches)}, "
+            f"{max_touches + 1}, size({touches}) - {max_touches}), z -> z.t))")
 
 
 def _lateness_ms(touch: str) -> str:
@@ -231,18 +251,23 @@ def derivation_steps(touches: str, rules: AttributionRules) -> list[tuple[str, s
     ]
 
 
-def derive_gold(frame, rules: AttributionRules):
-    """DataFrame(impression_id, touches: all bare copies) -> Gold rows. The live MERGE and
-    the replay both derive Gold through this one function."""
+def derive_gold(frame, rules: AttributionRules, max_touches: int = ValidationLimits.max_touches,
+                overflow: bool = False):
+    """DataFrame(impression_id, touches: all bare copies) -> Gold rows (and with `overflow`,
+    a column `overflow`: the copies beyond the row's cap, NULL when none). The live MERGE
+    and the replay both derive Gold through this one function."""
     # One projection whose later columns refer to earlier ones (lateral column aliases):
     # analysed once, where a chain of withColumn calls re-analysed the growing plan per step.
-    steps = [("_sorted", _by_copy("_input")), ("_all", _without_repeats("_sorted")), *derivation_steps("_all", rules)]
+    steps = [("_sorted", _by_copy("_input")), ("_distinct", _without_repeats("_sorted")),
+             ("_all", _kept("_distinct", max_touches)), ("overflow", _overflow("_distinct", max_touches)),
+             *derivation_steps("_all", rules)]
     return (frame.selectExpr("impression_id", "touches AS _input")
             .selectExpr("impression_id", *(f"{expression} AS {column}" for column, expression in steps))
-            .select(*GOLD_COLUMNS))
+            .select(*GOLD_COLUMNS, *(["overflow"] if overflow else [])))
 
 
-def merge_source(batch, gold, rules: AttributionRules):
+def merge_source(batch, gold, rules: AttributionRules, max_touches: int = ValidationLimits.max_touches,
+                 overflow: bool = False):
     """The batch's impressions with their touches so far (Gold) and new (batch), unioned
     and derived: exactly the rows the MERGE writes."""
     from pyspark.sql import functions as F
@@ -254,7 +279,7 @@ def merge_source(batch, gold, rules: AttributionRules):
     existing = named.select("impression_id", F.col("touches").alias("existing_touches"))
     combined = batch.join(existing, "impression_id", "left").select(
         "impression_id", F.expr(union_touches(strip_dispositions("existing_touches"), "touches")).alias("touches"))
-    return derive_gold(combined, rules)
+    return derive_gold(combined, rules, max_touches, overflow)
 
 
 def batch_days_sql(impression_id: str = "raw.impression_id") -> str:

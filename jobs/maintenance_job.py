@@ -24,14 +24,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from functools import partial
-from pathlib import Path
 
-if __package__ in (None, ""):  # spark-submit runs this file as a script
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from conf.settings import CATALOG_NAME, Settings, get_settings  # noqa: E402
-from conf.tables import RANGES_PROPERTY, Tables  # noqa: E402
-from jobs.gold_merge import days_predicate, first_line, is_commit_conflict  # noqa: E402
+from conf.settings import CATALOG_NAME, Settings, get_settings
+from conf.tables import RANGES_PROPERTY, Tables
+from jobs.gold_merge import days_predicate, first_line, is_commit_conflict
 
 TARGET_FILE_BYTES = 128 * 1024 * 1024
 ACTIVE_TARGET_FILE_BYTES = 32 * 1024 * 1024  # in-job compaction of the days being written

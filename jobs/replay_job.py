@@ -16,15 +16,12 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 
-if __package__ in (None, ""):  # spark-submit runs this file as a script
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from conf.settings import ValidationLimits, get_settings  # noqa: E402
-from conf.tables import AttributionRules, Tables, gold_ddl, load_rules  # noqa: E402
-from jobs.gold_merge import derive_gold  # noqa: E402
-from jobs.transforms import parse_records, to_touches, touches_by_impression, with_validation  # noqa: E402
+from conf.settings import ValidationLimits, get_settings
+from conf.tables import AttributionRules, Tables, gold_ddl, load_rules
+from jobs.gold_merge import derive_gold
+from jobs.transforms import parse_records, to_touches, touches_by_impression, with_validation
 
 
 def bronze_as_kafka(bronze):
@@ -52,7 +49,8 @@ def replayed_gold(bronze, rules: AttributionRules, limits: ValidationLimits = Va
         isolated = audit.where("reason = 'PROCESSING_ERROR'").selectExpr(
             "kafka_topic AS topic", "kafka_partition AS partition", "kafka_offset AS offset")
         records = records.join(isolated, ["topic", "partition", "offset"], "left_anti")
-    return derive_gold(touches_by_impression(to_touches(with_validation(parse_records(records), limits))), rules)
+    return derive_gold(touches_by_impression(to_touches(with_validation(parse_records(records), limits))), rules,
+                       limits.max_touches)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -22,14 +22,11 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
-if __package__ in (None, ""):  # spark-submit runs this file as a script
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from conf.settings import get_settings  # noqa: E402
-from conf.tables import Tables  # noqa: E402
-from jobs.gold_merge import days_predicate  # noqa: E402
+from conf.settings import get_settings
+from conf.tables import Tables
+from jobs.gold_merge import days_predicate
 
 GOLD_SNAPSHOT_PROPERTY = "lakehouse.rollup.gold-snapshot-id"
 ROUTINE_DISPOSITIONS = ("ATTRIBUTED", "CLICK", "IMPRESSION")  # what the dispositions rollup leaves out

@@ -129,9 +129,10 @@ def _bad_amount(name: str) -> Column:
 
 
 # Audit reasons, in the order the checks run: the first failing check names the record's
-# reason. PROCESSING_ERROR is not a check: it marks records isolated from a failing batch.
+# reason. The last two are not checks of a record: PROCESSING_ERROR marks records isolated
+# from a failing batch, TOO_MANY_TOUCHES valid copies beyond a Gold row's cap.
 REASONS = ("PARSE_ERROR", "MISSING_KEY", "BAD_ID", "UNKNOWN_TYPE", "BAD_VALUE", "IMPLAUSIBLE_TIME",
-           "IMPLAUSIBLE_AMOUNT", "PROCESSING_ERROR")
+           "IMPLAUSIBLE_AMOUNT", "PROCESSING_ERROR", "TOO_MANY_TOUCHES")
 
 
 def with_validation(parsed: DataFrame, limits: ValidationLimits = ValidationLimits()) -> DataFrame:
@@ -224,6 +225,24 @@ def quarantined_audit(kafka_records: DataFrame, error: str) -> DataFrame:
         F.col("topic").alias("kafka_topic"), F.col("partition").alias("kafka_partition"),
         F.col("offset").alias("kafka_offset"), F.col("timestamp").alias("kafka_timestamp"),
         F.col("value").cast("string").alias("raw_payload"), F.current_timestamp().alias("audited_at"))
+
+
+def overflow_audit(derived: DataFrame, parsed: DataFrame, topic: str | None, max_touches: int) -> DataFrame:
+    """Audit rows (TOO_MANY_TOUCHES) of the copies beyond a Gold row's cap, from derived
+    rows with their `overflow`: the batch's own records carry their payload; a copy
+    displaced from Gold by one on an earlier partition has none here (Bronze holds it)."""
+    copies = derived.where("overflow IS NOT NULL").select("impression_id", F.explode("overflow").alias("t")).alias("o")
+    payloads = parsed.select("kafka_topic", "kafka_partition", "kafka_offset", "raw_payload").alias("p")
+    on = (F.col("o.t.kafka_partition") == F.col("p.kafka_partition")) & (F.col("o.t.kafka_offset") == F.col("p.kafka_offset"))
+    return copies.join(payloads, on, "left").select(
+        F.lit("TOO_MANY_TOUCHES").alias("reason"),
+        F.lit(f"its impression holds {max_touches:,} copies (VALIDATION_MAX_TOUCHES)").alias("detail"),
+        F.col("o.t.event_id").alias("event_id"), F.col("o.t.event_type").alias("event_type"),
+        F.col("o.impression_id").alias("impression_id"),
+        F.coalesce(F.col("p.kafka_topic"), F.lit(topic)).alias("kafka_topic"),
+        F.col("o.t.kafka_partition").alias("kafka_partition"), F.col("o.t.kafka_offset").alias("kafka_offset"),
+        F.col("o.t.arrival_time").alias("kafka_timestamp"), F.col("p.raw_payload").alias("raw_payload"),
+        F.current_timestamp().alias("audited_at"))
 
 
 def to_touches(validated: DataFrame) -> DataFrame:

@@ -10,14 +10,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
-if __package__ in (None, ""):  # spark-submit runs this file as a script
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from conf.settings import get_settings  # noqa: E402
-from conf.tables import Tables  # noqa: E402
-from jobs.gold_merge import GOLD_COLUMNS  # noqa: E402
+from conf.settings import get_settings
+from conf.tables import Tables
+from jobs.gold_merge import GOLD_COLUMNS
 
 COMPARED = tuple(c for c in GOLD_COLUMNS if c != "last_updated_ts")
 

@@ -25,11 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import IO, Iterator, NamedTuple
 
-try:  # runnable as `python producers/ad_traffic_generator.py` too
-    from producers.catalog import AdWorld, build_world
-except ModuleNotFoundError:  # pragma: no cover - path set up for direct execution
-    sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[1]))
-    from producers.catalog import AdWorld, build_world
+from producers.catalog import AdWorld, build_world
 from conf.kafka import ensure_topic, reachable
 
 DAY = 86_400.0

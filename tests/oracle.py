@@ -24,6 +24,7 @@ MAX_AHEAD_US = 3_600 * 1_000_000  # event time at most 1 h after the Kafka times
 MAX_AGE_US = 400 * 86_400 * 1_000_000  # ... and at most 400 days before it
 MAX_AMOUNT = 1e9
 MAX_ID_LENGTH = 128
+MAX_TOUCHES = 10_000  # copies a Gold row keeps, its first by (partition, offset)
 FIRST_SECOND = -62_135_596_800  # 0001-01-01T00:00:00Z
 END_SECOND = 253_402_300_800  # 10000-01-01T00:00:00Z
 
@@ -142,7 +143,8 @@ class Expected:
     dispositions: dict[tuple[int, int], str] = field(default_factory=dict)
 
 
-def attribute(records: list[dict], lookback_us: int = LOOKBACK_US, late_threshold_ms: int = LATE_THRESHOLD_MS) -> Expected:
+def attribute(records: list[dict], lookback_us: int = LOOKBACK_US, late_threshold_ms: int = LATE_THRESHOLD_MS,
+              max_touches: int = MAX_TOUCHES) -> Expected:
     expected = Expected()
     by_impression: dict[str, list[Touch]] = defaultdict(list)
     seen_coordinates = set()
@@ -158,6 +160,10 @@ def attribute(records: list[dict], lookback_us: int = LOOKBACK_US, late_threshol
         by_impression[event["impression_id"]].append(
             Touch(event, record["arrival_ms"] * 1000, record["partition"], record["offset"]))
     for impression_id, copies in by_impression.items():
+        copies.sort(key=lambda t: (t.partition, t.offset))  # a row keeps its first copies by Kafka coordinates
+        for touch in copies[max_touches:]:
+            expected.audit[(touch.partition, touch.offset)] = "TOO_MANY_TOUCHES"
+        copies = copies[:max_touches]
         expected.gold[impression_id] = _row(impression_id, copies, lookback_us, late_threshold_ms, expected.dispositions)
     return expected
 

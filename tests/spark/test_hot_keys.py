@@ -4,12 +4,15 @@ oracle, touch by touch."""
 from __future__ import annotations
 
 import random
+import uuid
 
 import pytest
 
+from conf.settings import ValidationLimits
 from conf.tables import AttributionRules
-from tests.attribution_helpers import assert_gold_matches, compute_gold, event, kafka_frame, record
+from tests.attribution_helpers import assert_gold_matches, compute_gold, event, gold_rows, kafka_frame, record
 from tests.oracle import attribute
+from tests.spark.test_hostile_input import assert_every_record_accounted_for, batch_function, tagged, tables  # noqa: F401
 
 pytestmark = pytest.mark.spark
 
@@ -38,14 +41,44 @@ def test_derivation_steps_read_by_lambdas_are_computed_once_per_row(spark):
         kafka_frame(spark, [record(event("IMPRESSION", "e0", 0), 1, 0)])))))
     plan = derive_gold(batch, AttributionRules())._jdf.queryExecution().optimizedPlan().toString()
     steps = [name for name, _ in derivation_steps("_all", AttributionRules()) if name.startswith("_")]
-    inlined = [name for name in steps if f" AS {name}#" not in plan and name != "_timeline"]
+    inlined = [name for name in ["_sorted", "_distinct", *steps] if f" AS {name}#" not in plan and name != "_timeline"]
     assert not inlined, f"inlined into their readers: {inlined}"
 
 
 def test_an_impression_with_thousands_of_touches_equals_the_oracle(spark):
-    records = hot_impression(3_000)
+    records = hot_impression(2_000)
     gold, expected = compute_gold(spark, records), attribute(records)
     assert_gold_matches(gold, expected.gold)
     assert gold["imp-1"]["dispositions"] == {key: expected.dispositions[key] for key in gold["imp-1"]["dispositions"]}
-    assert len(gold["imp-1"]["dispositions"]) == 3_000
+    assert len(gold["imp-1"]["dispositions"]) == 2_000
     assert gold["imp-1"]["is_converted"]
+
+
+def test_copies_beyond_a_rows_cap_go_to_the_audit_whatever_the_batches(spark, tables):
+    """A row keeps its first copies by (partition, offset); the rest are TOO_MANY_TOUCHES in
+    the audit. The impression's records are on two partitions (a producer that keys by
+    something else), so a later batch brings copies that sort before ones Gold holds: they
+    displace them, and Gold, the audit and a replay still equal the oracle."""
+    from jobs.replay_job import replayed_gold
+
+    tag, limits = f"h{uuid.uuid4().hex[:6]}-", ValidationLimits(max_touches=40)
+    records = tagged(hot_impression(120, seed=2), tag)
+    by_partition = {p: sorted((r for r in records if r["partition"] == p), key=lambda r: r["offset"]) for p in (0, 1)}
+    # Kafka hands out contiguous offset ranges per partition: partition 1's first 30, then the rest.
+    batches = [by_partition[1][:30], by_partition[0] + by_partition[1][30:]]
+    topic = f"hostile-{tag}"
+    job = batch_function(tables, "hot-writer", limits=limits)
+    for batch_id, batch in enumerate(batches):
+        job(kafka_frame(spark, batch, topic=topic), batch_id)
+    job(kafka_frame(spark, batches[1], topic=topic), 1)  # a retried batch changes nothing
+    expected = attribute(records, max_touches=40)
+    assert list(expected.audit.values()).count("TOO_MANY_TOUCHES") == 80
+    assert_every_record_accounted_for(spark, tables, records, tag, expected)
+    displaced = spark.sql(f"SELECT count(*) FROM {tables.audit} WHERE kafka_topic = '{topic}' AND kafka_partition = 1 "
+                          f"AND kafka_offset <= {batches[0][-1]['offset']} AND raw_payload IS NULL").first()[0]
+    assert displaced > 0  # copies Gold held after the first batch, pushed out by partition 0's
+
+    bronze = spark.table(tables.bronze).where(f"kafka_topic = '{topic}'")
+    replayed = replayed_gold(bronze, AttributionRules(), limits, spark.table(tables.audit))
+    replayed.createOrReplaceTempView("hot_replayed")
+    assert_gold_matches(gold_rows(spark, "SELECT * FROM hot_replayed"), expected.gold)
