@@ -38,7 +38,6 @@ from jobs.gold_merge import (
     days_predicate,
     first_line,
     is_commit_conflict,
-    GOLD_COLUMNS,
     merge_source,
     merge_sql,
 )
@@ -190,7 +189,6 @@ class AttributionBatch:
         if culprits:
             batch = batch.where(f"NOT {selection_sql(culprits, 'topic', 'partition', 'offset')}")
         parsed = self.prepare(batch, self.limits).persist()
-        derived = None
         phases: dict[str, float] = {}
 
         def timed(name: str, action):
@@ -212,21 +210,21 @@ class AttributionBatch:
             if quarantine is not None:
                 bronze = bronze.unionByName(quarantined_bronze(quarantine))
                 audit = audit.unionByName(quarantined_audit(quarantine, error))
-            # Gold's new rows are derived from Gold as it was before this batch, ahead of the
-            # audit append: copies beyond a row's cap go into this batch's one audit append.
-            if "gold" in self.sinks and days:
-                derived = timed("derive", lambda: self.derive(spark, parsed, days))
-            overflow = derived.selectExpr("sum(size(overflow))").first()[0] or 0 if derived is not None else 0
+            # Copies beyond a Gold row's cap, from Gold as it was before this batch, go into
+            # this batch's one audit append (ahead of the MERGE, so a retry finds the same).
+            overflowed = timed("cap", lambda: self.overflowed(spark, parsed, days)) if "gold" in self.sinks else None
+            overflow = overflowed.selectExpr("sum(size(overflow))").first()[0] or 0 if overflowed is not None else 0
             if overflow:
                 topics = {topic for topic, _ in ranges}
-                audit = audit.unionByName(overflow_audit(derived, parsed, topics.pop() if len(topics) == 1 else None,
+                audit = audit.unionByName(overflow_audit(overflowed, parsed, topics.pop() if len(topics) == 1 else None,
                                                          self.limits.max_touches))
             if "bronze" in self.sinks:
                 timed("bronze", lambda: self.append_once(bronze, self.tables.bronze, ranges))
             if (rejected or overflow) and "audit" in self.sinks:
                 timed("audit", lambda: self.append_once(audit, self.tables.audit, ranges))
-            if derived is not None:
-                timed("gold", lambda: self.merge_gold(spark, derived, batch_id, days))
+            if "gold" in self.sinks:
+                # The Gold partitions this batch can touch: the MERGE reads only these.
+                timed("gold", lambda: self.merge_gold(spark, parsed, batch_id, days))
                 if self.compaction is not None:
                     self.compaction.note(days)
                     if self.compaction.due():
@@ -239,29 +237,35 @@ class AttributionBatch:
             print(f"batch {batch_id}: {records:,} records ({records - rejected:,} valid, {rejected:,} rejected"
                   f"{isolated}) in {time.monotonic() - started:.1f}s ({detail})", flush=True)
         finally:
-            # Derived rows first: uncaching `parsed` while they are cached would have Spark
-            # compare every node of their plan (large expressions) with it, seconds per batch.
-            if derived is not None:
-                derived.unpersist()
             parsed.unpersist()
 
-    def derive(self, spark, parsed, days: list) -> DataFrame:
-        """The rows this batch's MERGE writes, with each row's overflow, from the Gold days
-        the batch names (the only partitions it can touch); computed once and kept."""
+    def overflowed(self, spark, parsed, days: list) -> DataFrame | None:
+        """Derived rows whose impression holds more copies than the cap allows, or None when
+        no impression of the batch can (Gold's copies plus the batch's fit under the cap)."""
+        if not days:
+            return None
         gold = spark.table(self.tables.gold).where(days_predicate(days))
-        derived = merge_source(touches_by_impression(to_touches(parsed)), gold, self.rules,
-                               self.limits.max_touches, overflow=True).persist()
-        derived.count()
-        return derived
+        batch_rows = touches_by_impression(to_touches(parsed))
+        held = gold.join(F.broadcast(batch_rows.select("impression_id")), "impression_id", "left_semi") \
+            .selectExpr("impression_id", "size(touches) AS held")
+        most = batch_rows.join(held, "impression_id", "left") \
+            .selectExpr("max(size(touches) + coalesce(held, 0))").first()[0]
+        if most is None or most <= self.limits.max_touches:
+            return None
+        return merge_source(batch_rows, gold, self.rules, self.limits.max_touches, overflow=True) \
+            .where("overflow IS NOT NULL")
 
-    def merge_gold(self, spark, derived, batch_id: int, days: list, attempts: int = 6) -> None:
+    def merge_gold(self, spark, parsed, batch_id: int, days: list, attempts: int = 6) -> None:
         """The Gold MERGE; when it loses a commit race (to table maintenance rewriting the
-        same files, which changes no row), the MERGE is planned again against the new
-        files: idempotent, so safe."""
+        same files), Gold is re-read and the MERGE planned again: idempotent, so safe."""
         view = f"attribution_batch_{batch_id}"
+        if not days:
+            return
+        batch_rows = touches_by_impression(to_touches(parsed))
         for attempt in range(1, attempts + 1):
             try:
-                derived.select(*GOLD_COLUMNS).createOrReplaceTempView(view)
+                gold = spark.table(self.tables.gold).where(days_predicate(days))
+                merge_source(batch_rows, gold, self.rules, self.limits.max_touches).createOrReplaceTempView(view)
                 spark.sql(merge_sql(view, self.tables.gold, days))
                 return
             except Exception as error:  # noqa: BLE001 - only commit conflicts are retried
