@@ -16,7 +16,7 @@ export PYSPARK_PYTHON := $(PY)
 export PYSPARK_DRIVER_PYTHON := $(PY)
 SPARK_SUBMIT := $(VENV)/bin/spark-submit
 
-.PHONY: help venv test test-unit demo stack-up stack-down stack-status up down \
+.PHONY: help venv test test-unit test-spark demo stack-up stack-down stack-status up down \
         generate attribution dims replay verify maintenance rollups dashboards bench notebook clean
 
 help:
@@ -36,6 +36,9 @@ test: $(STAMP) ## the whole test suite; starts (and stops) the local stack as ne
 
 test-unit: $(STAMP) ## unit tests only (no JVM, no services)
 	$(PY) -m pytest tests/unit $(ARGS)
+
+test-spark: $(STAMP) ## unit and Spark tests (a local JVM, Iceberg in a temp directory, no services)
+	$(PY) -m pytest tests/unit tests/spark $(ARGS)
 
 demo: $(STAMP) stack-up ## local stack + events + pipeline, then a result from Trino
 	$(PY) -m jobs.demo $(ARGS)

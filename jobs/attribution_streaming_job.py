@@ -190,6 +190,7 @@ class AttributionBatch:
             batch = batch.where(f"NOT {selection_sql(culprits, 'topic', 'partition', 'offset')}")
         parsed = self.prepare(batch, self.limits).persist()
         phases: dict[str, float] = {}
+        overflowed = None
 
         def timed(name: str, action):
             begin = time.monotonic()
@@ -238,22 +239,25 @@ class AttributionBatch:
                   f"{isolated}) in {time.monotonic() - started:.1f}s ({detail})", flush=True)
         finally:
             parsed.unpersist()
+            if overflowed is not None:
+                overflowed.unpersist()
 
     def overflowed(self, spark, parsed, days: list) -> DataFrame | None:
         """Derived rows whose impression holds more copies than the cap allows, or None when
-        no impression of the batch can (Gold's copies plus the batch's fit under the cap)."""
+        no impression of the batch can (Gold's copies plus the batch's fit under the cap).
+        The check counts copies only: `touches.kafka_offset` lets the scan read one leaf of
+        Gold's touches instead of every field of every copy."""
         if not days:
             return None
         gold = spark.table(self.tables.gold).where(days_predicate(days))
-        batch_rows = touches_by_impression(to_touches(parsed))
-        held = gold.join(F.broadcast(batch_rows.select("impression_id")), "impression_id", "left_semi") \
-            .selectExpr("impression_id", "size(touches) AS held")
-        most = batch_rows.join(held, "impression_id", "left") \
-            .selectExpr("max(size(touches) + coalesce(held, 0))").first()[0]
+        counts = to_touches(parsed).groupBy("impression_id").agg(F.count(F.lit(1)).alias("new"))
+        held = gold.join(F.broadcast(counts.select("impression_id")), "impression_id", "left_semi") \
+            .selectExpr("impression_id", "size(touches.kafka_offset) AS held")
+        most = counts.join(held, "impression_id", "left").selectExpr("max(new + coalesce(held, 0))").first()[0]
         if most is None or most <= self.limits.max_touches:
             return None
-        return merge_source(batch_rows, gold, self.rules, self.limits.max_touches, overflow=True) \
-            .where("overflow IS NOT NULL")
+        return merge_source(touches_by_impression(to_touches(parsed)), gold, self.rules, self.limits.max_touches,
+                            overflow=True).where("overflow IS NOT NULL").persist()
 
     def merge_gold(self, spark, parsed, batch_id: int, days: list, attempts: int = 6) -> None:
         """The Gold MERGE; when it loses a commit race (to table maintenance rewriting the

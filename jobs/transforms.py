@@ -105,7 +105,17 @@ def parse_records(kafka_records: DataFrame) -> DataFrame:
             "kafka_key", "kafka_topic", "kafka_partition", "kafka_offset", "kafka_timestamp", "ingested_at",
             "raw_payload", "parse_error", "raw", "nonstring_ids", "nonstring_attributes", "event_seconds",
         )
+        .transform(_computed_once)
     )
+
+
+def _computed_once(frame: DataFrame) -> DataFrame:
+    """The same rows, each column computed once whatever filters a consumer adds. The
+    optimizer pushes a filter down through projections, replacing each column by its
+    expression: `reject_reason IS NULL` (to_touches) below the parse inlined the parse error
+    and from_json some 150 times, and replaying 30k records took 80 s instead of 1 s. No
+    filter is pushed below a Generate (here the explode of a one-element array)."""
+    return frame.select(F.explode(F.array(F.struct(*frame.columns))).alias("_row")).select("_row.*")
 
 
 BRONZE_COLUMNS = ("event_id", "event_type", "impression_id", "campaign_id", "event_timestamp", "kafka_key",

@@ -1,6 +1,8 @@
-"""Shared fixtures. Unit tests need nothing; `spark` tests get one local session per
-process; `stack` tests get the local stack (started here if it is not already up, and
-stopped again at the end only if this run started it)."""
+"""Shared fixtures of the three layers. tests/unit needs nothing. tests/spark gets `spark`,
+a local session whose Iceberg catalog lives in a temporary directory (tests/spark/conftest.py).
+tests/integration gets the local stack (started here if it is not already up, and stopped
+again at the end only if this run started it) and `spark` on the stack's catalog
+(tests/integration/conftest.py). Both layers share one JVM when run together."""
 
 from __future__ import annotations
 
@@ -31,7 +33,9 @@ def stack(settings):
 
 
 @pytest.fixture(scope="session")
-def spark(stack, settings):
+def spark_session(settings):
+    """The process's one SparkSession (one JVM) with the `lakehouse` catalog on the local
+    stack's REST catalog and S3. Catalogs load on first use: building it needs no service."""
     from conf.spark_session import build_spark
 
     session = build_spark(
@@ -41,6 +45,22 @@ def spark(stack, settings):
     )
     yield session
     session.stop()
+
+
+@pytest.fixture(scope="session")
+def local_spark(spark_session, settings, tmp_path_factory):
+    """A session of the same JVM whose `lakehouse` catalog is an Iceberg Hadoop catalog in a
+    temporary directory: the same table names, DDL and SQL as on the stack, and no service.
+    Catalogs are per session, so the stack's catalog stays what it is for the other layer."""
+    session = spark_session.newSession()
+    prefix = f"spark.sql.catalog.{settings.catalog_name}"
+    warehouse = tmp_path_factory.mktemp("warehouse")
+    for key in [key for key, _ in session.sparkContext.getConf().getAll() if key.startswith(prefix + ".")]:
+        session.conf.unset(key)
+    session.conf.set(prefix, "org.apache.iceberg.spark.SparkCatalog")
+    session.conf.set(f"{prefix}.type", "hadoop")
+    session.conf.set(f"{prefix}.warehouse", warehouse.as_uri())
+    return session
 
 
 @pytest.fixture

@@ -61,7 +61,10 @@ def test_spark_packages_match_pinned_versions():
     scala = pins["scala"]
     assert f"org.apache.iceberg:iceberg-spark-runtime-4.1_{scala}:{pins['iceberg']}" in packages
     assert f"org.apache.iceberg:iceberg-aws-bundle:{pins['iceberg']}" in packages
-    assert f"org.apache.spark:spark-sql-kafka-0-10_{scala}:{pins['pyspark']}" in packages
+    connector = pins["kafka_connector"]
+    assert f"org.apache.spark:spark-sql-kafka-0-10_{scala}:{connector}" in packages
+    assert connector.rsplit(".", 1)[0] == pins["pyspark"].rsplit(".", 1)[0], "the connector must be of Spark's line"
+    assert "spark.jars" not in spark_defaults(), "every jar comes through Ivy (checksums, cache), none by URL"
     pyproject = (REPO_ROOT / "pyproject.toml").read_text()
     assert f'"pyspark=={pins["pyspark"]}"' in pyproject
     runtime_line = pins["pyspark"].rsplit(".", 1)[0]
