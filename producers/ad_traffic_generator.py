@@ -310,40 +310,67 @@ def parse_time(text: str) -> float:
     return parsed.timestamp()
 
 
+class DefaultsShown(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows a flag's default unless it has none (None, or off for a switch)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        return action.help if action.default in (None, False) else super()._get_help_string(action)
+
+
+FUNNEL_HELP = {
+    "click_rate": "share of impressions clicked",
+    "conversion_rate": "share of clicked impressions that convert",
+    "extra_click_rate": "share of clicked impressions clicked again",
+    "extra_conversion_rate": "share of converted impressions that convert again",
+    "click_delay_median_s": "impression -> click delay, lognormal median (seconds)",
+    "click_delay_sigma": "impression -> click delay, lognormal sigma",
+    "conversion_delay_median_s": "click -> conversion delay, lognormal median (seconds)",
+    "conversion_delay_sigma": "click -> conversion delay, lognormal sigma",
+    "network_delay_max_s": "arrival = event time + uniform(0, this) seconds",
+}
+FAULT_HELP = {
+    "duplicate_rate": "records sent twice (same event, a second Kafka record)",
+    "late_rate": "records arriving --late-by-s after their event time",
+    "out_of_order_rate": "clicked impressions whose IMPRESSION arrives after its click or conversion",
+    "click_before_impression_rate": "clicks stamped before their impression (a fraud signal)",
+}
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m producers.ad_traffic_generator",
                                      description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                     formatter_class=DefaultsShown)
     run = parser.add_argument_group("run")
     run.add_argument("--count", type=int, help="stop after this many records (simulated clock: the pending "
-                     "clicks/conversions of the impressions already shown are sent too, unless --no-drain)")
+                     "clicks/conversions of the impressions already shown are sent too, unless --no-drain); "
+                     "without --count and --duration the simulated clock stops at 100,000, the real one never")
     run.add_argument("--duration", type=float, help="stop after this many wall-clock seconds")
     run.add_argument("--rate", type=float, default=0.0, help="records per second; 0 = as fast as possible")
-    run.add_argument("--seed", type=int, default=42)
-    run.add_argument("--clock", choices=["simulated", "real"], default="simulated")
+    run.add_argument("--seed", type=int, default=42, help="random seed: one seed, byte-identical records")
+    run.add_argument("--clock", choices=["simulated", "real"], default="simulated",
+                     help="simulated: event times run from --start; real: event times are the wall clock")
     run.add_argument("--start", default="2026-01-05T00:00:00Z", help="simulated clock: first impression's time")
     run.add_argument("--speedup", type=float, default=0.0,
                      help="simulated clock: event-time seconds per wall second (0 = unpaced)")
     run.add_argument("--impressions-per-second", type=float, default=50.0,
                      help="simulated clock: impressions per second of event time")
     run.add_argument("--no-drain", action="store_true", help="at the end, drop pending follow-up events")
-    run.add_argument("--campaigns", type=int, default=50)
-    run.add_argument("--users", type=int, default=5_000)
+    run.add_argument("--campaigns", type=int, default=50, help="campaigns the impressions are spread over")
+    run.add_argument("--users", type=int, default=5_000, help="users the impressions are shown to")
     out = parser.add_argument_group("output")
     out.add_argument("--output", help="also write the records as JSON lines to this file")
     out.add_argument("--dry-run", action="store_true", help="send nothing to Kafka")
-    out.add_argument("--topic", help="default: KAFKA_TOPIC")
-    out.add_argument("--bootstrap-servers", help="default: KAFKA_BOOTSTRAP_SERVERS")
+    out.add_argument("--topic", help="Kafka topic (default: KAFKA_TOPIC from the environment or .env)")
+    out.add_argument("--bootstrap-servers",
+                     help="Kafka brokers (default: KAFKA_BOOTSTRAP_SERVERS from the environment or .env)")
     out.add_argument("--quiet", action="store_true", help="no progress lines")
     funnel = parser.add_argument_group("funnel")
     defaults = FunnelConfig()
-    for name in ("click_rate", "conversion_rate", "extra_click_rate", "extra_conversion_rate",
-                 "click_delay_median_s", "click_delay_sigma", "conversion_delay_median_s",
-                 "conversion_delay_sigma", "network_delay_max_s"):
-        funnel.add_argument(f"--{name.replace('_', '-')}", type=float, default=getattr(defaults, name))
+    for name, text in FUNNEL_HELP.items():
+        funnel.add_argument(f"--{name.replace('_', '-')}", type=float, default=getattr(defaults, name), help=text)
     faults = parser.add_argument_group("faults (rates per record, all off by default)")
-    for name in ("duplicate_rate", "late_rate", "out_of_order_rate", "click_before_impression_rate"):
-        faults.add_argument(f"--{name.replace('_', '-')}", type=float, default=0.0)
+    for name, text in FAULT_HELP.items():
+        faults.add_argument(f"--{name.replace('_', '-')}", type=float, default=0.0, help=text)
     faults.add_argument("--late-by-s", type=float, default=defaults.late_by_s, help="how far late arrivals lag")
     for fault in INVALID_CLASSES:
         faults.add_argument(f"--{fault.replace('_', '-')}-rate", type=float, default=0.0,
