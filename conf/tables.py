@@ -239,12 +239,40 @@ def rules_insert(rules: AttributionRules, tables: Tables = DEFAULT_TABLES) -> st
     )
 
 
+# ops.stream_progress, one row per micro-batch (jobs/stream_progress.py writes it):
+# (column, type, comment).
+STREAM_PROGRESS_COLUMNS = (
+    ("query_id", "STRING", ""),
+    ("run_id", "STRING", ""),
+    ("query_name", "STRING", ""),
+    ("batch_id", "BIGINT", ""),
+    ("batch_timestamp", "TIMESTAMP", "when the batch started"),
+    ("num_input_rows", "BIGINT", ""),
+    ("input_rows_per_second", "DOUBLE", ""),
+    ("processed_rows_per_second", "DOUBLE", ""),
+    ("batch_duration_ms", "BIGINT", ""),
+    ("trigger_execution_ms", "BIGINT", ""),
+    ("max_event_time", "TIMESTAMP", "latest valid event time in the batch"),
+    ("watermark", "TIMESTAMP", "none: the job uses no event-time watermark, late data is never dropped"),
+    ("offsets_behind", "BIGINT", "sum over partitions of latest offset - end offset: the consumer lag"),
+    ("partitions", "ARRAY<STRUCT<topic: STRING, kafka_partition: INT, start_offset: BIGINT, end_offset: BIGINT, "
+                   "latest_offset: BIGINT, offsets_behind: BIGINT>>", ""),
+    ("recorded_at", "TIMESTAMP", ""),
+)
+
+
+def stream_progress_ddl(table: str) -> str:
+    not_null = {"query_id", "batch_id"}  # the MERGE key
+    columns = ",\n".join(f"  {name} {kind}" + (" NOT NULL" if name in not_null else "")
+                          + (f" COMMENT '{comment}'" if comment else "") for name, kind, comment in STREAM_PROGRESS_COLUMNS)
+    return (f"CREATE TABLE IF NOT EXISTS {table} (\n{columns}\n) USING iceberg\n"
+            "PARTITIONED BY (days(batch_timestamp))\nTBLPROPERTIES ('format-version'='2')")
+
+
 def ensure_tables(spark, tables: Tables = DEFAULT_TABLES) -> AttributionRules:
     """Create what is missing (idempotent) and return the rules in force."""
     for namespace in tables.namespaces:
         spark.sql(f"CREATE NAMESPACE IF NOT EXISTS {namespace}")
-    from jobs.stream_progress import stream_progress_ddl
-
     for ddl in (bronze_ddl(tables), gold_ddl(tables), audit_ddl(tables), rules_ddl(tables),
                 stream_progress_ddl(tables.stream_progress), performance_rollup_ddl(tables),
                 disposition_rollup_ddl(tables)):

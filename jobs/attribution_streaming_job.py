@@ -42,7 +42,7 @@ from jobs.gold_merge import (
     merge_sql,
 )
 from jobs.poison import find_culprits, selection_sql
-from jobs.maintenance_job import ActiveDayCompaction
+from jobs.compaction import ActiveDayCompaction
 from jobs.stream_progress import ProgressRecorder, progress_row, write_progress
 from jobs.transforms import (
     overflow_audit,

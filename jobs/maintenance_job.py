@@ -28,100 +28,25 @@ from functools import partial
 
 from conf.settings import CATALOG_NAME, Settings, get_settings
 from conf.tables import RANGES_PROPERTY, Tables
-from jobs.gold_merge import days_predicate, first_line, is_commit_conflict
-
-TARGET_FILE_BYTES = 128 * 1024 * 1024
-ACTIVE_TARGET_FILE_BYTES = 32 * 1024 * 1024  # in-job compaction of the days being written
-
-
-def procedure_target(table: str) -> str:
-    """The table as procedures take it: fully qualified (a two-part name would first be
-    looked up as catalog.table)."""
-    return table if table.startswith(f"{CATALOG_NAME}.") else f"{CATALOG_NAME}.{table}"
-
-
-def _timestamp(at: datetime) -> str:
-    return f"TIMESTAMP '{at.astimezone(timezone.utc).strftime('%Y-%m-%d %H:%M:%S')} UTC'"
-
-
-def _options(options: dict[str, str]) -> str:
-    return "map(" + ", ".join(f"'{k}', '{v}'" for k, v in options.items()) + ")"
-
-
-def _rewrite_data_files_sql(table: str, target_bytes: int, where: str | None = None,
-                            extra: dict[str, str] | None = None) -> str:
-    """rewrite_data_files of `table` (only the rows matching the SQL filter `where`) into
-    files of ~`target_bytes`; a group of one file is left alone, and every group that
-    finishes commits even if a later one fails (partial progress)."""
-    scope = "where => '" + where.replace("'", "''") + "', " if where else ""
-    return (f"CALL {CATALOG_NAME}.system.rewrite_data_files(table => '{procedure_target(table)}', {scope}options => "
-            + _options({"target-file-size-bytes": str(target_bytes), "min-input-files": "2",
-                        "partial-progress.enabled": "true", **(extra or {})}) + ")")
-
+from jobs.compaction import TARGET_FILE_BYTES, options_sql, rewrite_data_files_sql, timestamp_sql, procedure_target
+from jobs.gold_merge import first_line, is_commit_conflict
 
 def bronze_compaction_sql(bronze: str, closed_before: datetime) -> str:
     # Records whose time did not parse sit in the NULL hour, appended to by every batch:
     # append-only like the rest, so compacting it never conflicts with ingest.
-    return _rewrite_data_files_sql(
-        bronze, TARGET_FILE_BYTES, f"event_timestamp < {_timestamp(closed_before)} OR event_timestamp IS NULL")
+    return rewrite_data_files_sql(
+        bronze, TARGET_FILE_BYTES, f"event_timestamp < {timestamp_sql(closed_before)} OR event_timestamp IS NULL")
 
 
 def gold_delete_rewrite_sql(gold: str) -> str:
     return (f"CALL {CATALOG_NAME}.system.rewrite_position_delete_files(table => '{procedure_target(gold)}', "
-            "options => " + _options({"rewrite-all": "true", "partial-progress.enabled": "true"}) + ")")
+            "options => " + options_sql({"rewrite-all": "true", "partial-progress.enabled": "true"}) + ")")
 
 
 def gold_compaction_sql(gold: str) -> str:
     """Rewrite the data files that carry deletes (delete-file-threshold 1), plus small files."""
-    return _rewrite_data_files_sql(gold, TARGET_FILE_BYTES,
+    return rewrite_data_files_sql(gold, TARGET_FILE_BYTES,
                                    extra={"delete-file-threshold": "1", "remove-dangling-deletes": "true"})
-
-
-def active_gold_compaction_sql(gold: str, days) -> str:
-    """Small-file compaction of the Gold days the stream is writing (`days` as in
-    jobs.gold_merge.days_predicate). Each batch adds data and delete files to the days it
-    names, and each MERGE reads every file of those days: without this the per-batch MERGE
-    slows down as the day goes on. Small files, with the deletes that point at them, become
-    ~32 MB files: files of 24 MB and more are left as they are (with their deletes) for the
-    maintenance job, so that a run rewrites a bounded amount however large the day grows."""
-    return _rewrite_data_files_sql(gold, ACTIVE_TARGET_FILE_BYTES, days_predicate(days),
-                                   extra={"remove-dangling-deletes": "true"})
-
-
-class ActiveDayCompaction:
-    """The streaming job's in-job schedule: every `every` batches that wrote Gold, between
-    two batches, compact the Gold days those batches wrote to (active_gold_compaction_sql).
-    Counted in batches because files pile up per batch (eight data files and their delete
-    files each): every 6 is once a minute at the 10 s trigger, and a drain of large batches
-    is not held up by a compaction per minute. Inside the job it never races the job's own
-    MERGE; a race lost to a separate maintenance job, or any other failure, is reported and
-    the days wait for the next run: compaction only rearranges files, so skipping loses nothing."""
-
-    def __init__(self, gold: str, every: int) -> None:
-        self.gold, self.every = gold, every
-        self.days: set = set()
-        self.batches = 0  # batches that wrote Gold since the last run
-
-    def note(self, days) -> None:
-        if days:
-            self.days.update(days)
-            self.batches += 1
-
-    def due(self) -> bool:
-        return self.every > 0 and self.batches >= self.every
-
-    def run(self, spark) -> str:
-        """Compact now; returns a one-line summary."""
-        self.batches = 0
-        try:
-            result = spark.sql(active_gold_compaction_sql(self.gold, self.days)).first()
-        except Exception as error:  # noqa: BLE001 - the batch's data is committed; compaction can wait
-            reason = "lost a commit race to another writer" if is_commit_conflict(error) else first_line(error)
-            return f"Gold compaction skipped ({reason}); next try in {self.every} batches"
-        days, self.days, counts = len(self.days), set(), result.asDict()
-        return (f"Gold compaction of {days} active day(s): {counts.get('rewritten_data_files_count', 0)} data "
-                f"files -> {counts.get('added_data_files_count', 0)}, "
-                f"{counts.get('removed_delete_files_count', 0)} delete files removed")
 
 
 def expirable_snapshots_sql(table: str, older_than: datetime, retain_last: int) -> str:
@@ -137,7 +62,7 @@ WITH ranked AS (
   FROM {table}.snapshots
 )
 SELECT snapshot_id FROM ranked
-WHERE committed_at < {_timestamp(older_than)}
+WHERE committed_at < {timestamp_sql(older_than)}
   AND newest_rank > {retain_last}
   AND NOT (has_ranges AND ranges_rank = 1)
 ORDER BY snapshot_id""".strip()
@@ -158,7 +83,7 @@ def expire_snapshots_sql(table: str, snapshot_ids: list[int]) -> str:
 def remove_orphan_files_sql(table: str, older_than: datetime) -> str:
     # prefix_listing: list through the table's FileIO (S3FileIO), not a Hadoop s3 filesystem.
     return (f"CALL {CATALOG_NAME}.system.remove_orphan_files(table => '{procedure_target(table)}', "
-            f"older_than => {_timestamp(older_than)}, prefix_listing => true)")
+            f"older_than => {timestamp_sql(older_than)}, prefix_listing => true)")
 
 
 def maintained_tables(tables: Tables) -> tuple[str, ...]:

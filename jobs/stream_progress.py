@@ -15,38 +15,9 @@ from datetime import datetime, timezone
 
 from pyspark.sql.streaming import StreamingQueryListener
 
-PROGRESS_COLUMNS = (
-    "query_id", "run_id", "query_name", "batch_id", "batch_timestamp", "num_input_rows", "input_rows_per_second",
-    "processed_rows_per_second", "batch_duration_ms", "trigger_execution_ms", "max_event_time", "watermark",
-    "offsets_behind", "partitions", "recorded_at",
-)
-PARTITION_TYPE = ("ARRAY<STRUCT<topic: STRING, kafka_partition: INT, start_offset: BIGINT, end_offset: BIGINT, "
-                  "latest_offset: BIGINT, offsets_behind: BIGINT>>")
+from conf.tables import STREAM_PROGRESS_COLUMNS
 
-
-def stream_progress_ddl(table: str) -> str:
-    return f"""
-CREATE TABLE IF NOT EXISTS {table} (
-  query_id STRING NOT NULL,
-  run_id STRING,
-  query_name STRING,
-  batch_id BIGINT NOT NULL,
-  batch_timestamp TIMESTAMP COMMENT 'when the batch started',
-  num_input_rows BIGINT,
-  input_rows_per_second DOUBLE,
-  processed_rows_per_second DOUBLE,
-  batch_duration_ms BIGINT,
-  trigger_execution_ms BIGINT,
-  max_event_time TIMESTAMP COMMENT 'latest valid event time in the batch',
-  watermark TIMESTAMP COMMENT 'none: the job uses no event-time watermark, late data is never dropped',
-  offsets_behind BIGINT COMMENT 'sum over partitions of latest offset - end offset: the consumer lag',
-  partitions {PARTITION_TYPE},
-  recorded_at TIMESTAMP
-) USING iceberg
-PARTITIONED BY (days(batch_timestamp))
-TBLPROPERTIES ('format-version'='2')
-""".strip()
-
+PROGRESS_COLUMNS = tuple(name for name, _, _ in STREAM_PROGRESS_COLUMNS)
 
 def _offsets(text) -> dict:
     if not text:
@@ -132,11 +103,7 @@ def write_progress(spark, table: str, rows: list[dict]) -> int:
         return 0
     from pyspark.sql.types import _parse_datatype_string
 
-    schema = _parse_datatype_string(
-        "query_id STRING, run_id STRING, query_name STRING, batch_id BIGINT, batch_timestamp TIMESTAMP, "
-        "num_input_rows BIGINT, input_rows_per_second DOUBLE, processed_rows_per_second DOUBLE, "
-        "batch_duration_ms BIGINT, trigger_execution_ms BIGINT, max_event_time TIMESTAMP, watermark TIMESTAMP, "
-        f"offsets_behind BIGINT, partitions {PARTITION_TYPE}, recorded_at TIMESTAMP")
+    schema = _parse_datatype_string(", ".join(f"{name} {kind}" for name, kind, _ in STREAM_PROGRESS_COLUMNS))
     frame = spark.createDataFrame([tuple(row[c] for c in PROGRESS_COLUMNS) for row in rows], schema)
     from jobs.gold_merge import is_commit_conflict
 

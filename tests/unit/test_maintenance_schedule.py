@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from jobs.maintenance_job import ActiveDayCompaction, active_gold_compaction_sql
+from jobs.compaction import ActiveDayCompaction, active_gold_compaction_sql
 
 
 def test_compaction_is_due_after_every_n_batches_that_wrote_gold():
