@@ -602,7 +602,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0 if stack.status() else 1
     except StackError as error:
         print(f"error: {error}", file=sys.stderr)
-        return 2
+        return 1
     return 0
 
 

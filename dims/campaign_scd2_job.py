@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         if not available:
             print(f"error: no {args.dimension}_*.jsonl snapshot in {landing} — write some with "
                   f"`python -m producers.campaign_feed`", file=sys.stderr)
-            return 2
+            return 1
         if args.all:
             spark.sql(f"CREATE NAMESPACE IF NOT EXISTS {dimension.table.rsplit('.', 1)[0]}")
             spark.sql(ddl(dimension, COLUMN_TYPES))
@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         run(spark, dimension, paths)
     except SnapshotError as error:
         print(f"error: {error}", file=sys.stderr)
-        return 2
+        return 1
     return 0
 
 

@@ -61,7 +61,7 @@ def query_trino(settings: Settings, sql: str) -> tuple[list[str], list[list]]:
         return [column[0] for column in cursor.description], rows
     except Exception as error:  # noqa: BLE001 - turn a dead endpoint into advice
         if "Connection refused" in str(error):
-            sys.exit(f"Trino not reachable at {settings.trino_url} — run `make stack-up`")
+            sys.exit(f"error: Trino not reachable at {settings.trino_url} — run `make stack-up`")
         raise
     finally:
         connection.close()

@@ -245,7 +245,7 @@ class KafkaSink:
         from confluent_kafka import KafkaException, Producer
 
         if not reachable(bootstrap):
-            raise SystemExit(f"Kafka not reachable at {bootstrap} — run `make stack-up`")
+            raise SystemExit(f"error: Kafka not reachable at {bootstrap} — run `make stack-up`")
         try:
             ensure_topic(bootstrap, topic, partitions)
             self.producer = Producer({
@@ -264,7 +264,7 @@ class KafkaSink:
                 "log_level": 3,  # errors; transient warnings (a broker still loading) are retried
             })
         except KafkaException as error:
-            raise SystemExit(f"Kafka not reachable at {bootstrap} ({error}) — run `make stack-up`") from None
+            raise SystemExit(f"error: Kafka not reachable at {bootstrap} ({error}) — run `make stack-up`") from None
         self.topic = topic
         self.failures = 0
         self.first_failure: str | None = None
