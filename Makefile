@@ -16,7 +16,7 @@ export PYSPARK_PYTHON := $(PY)
 export PYSPARK_DRIVER_PYTHON := $(PY)
 SPARK_SUBMIT := $(VENV)/bin/spark-submit
 
-.PHONY: help venv test test-unit test-spark demo stack-up stack-down stack-status up down \
+.PHONY: help venv doctor test test-unit test-spark demo stack-up stack-down stack-status up down \
         generate attribution dims replay verify maintenance rollups dashboards bench notebook clean
 
 help:
@@ -48,6 +48,9 @@ stack-up: $(STAMP) ## start Kafka, SeaweedFS, Iceberg REST and Trino as local pr
 
 stack-down: $(STAMP) ## stop the local stack
 	@$(PY) -m conf.stack down
+
+doctor: $(STAMP) ## does this machine have what the local stack needs (Java, JDK 25, Maven, curl, ports, disk)?
+	@$(PY) -m conf.stack doctor
 
 stack-status: $(STAMP) ## each local service with its port, pid and health
 	@$(PY) -m conf.stack status

@@ -548,6 +548,38 @@ class LocalStack:
         if busy:
             raise StackError(f"ports still in use after stop: {', '.join(busy)}")
 
+    def doctor(self, min_free_gb: float = 4.0) -> list[str]:
+        """What this machine lacks for the local stack, one line each with the fix; [] when
+        nothing. Ports held by this stack's own running services are fine."""
+        problems = []
+        if sys.version_info < (3, 11):
+            problems.append(f"Python {sys.version.split()[0]}: 3.11 or newer is needed (conf/settings.py uses tomllib)")
+        java = shutil.which("java")
+        major = java_major(Path(java)) if java else None
+        if major not in (17, 21):
+            found = f"java on PATH is {major}" if java else "no java on PATH"
+            problems.append(f"{found}: Spark 4.1 needs Java 17 or 21 (apt-get install openjdk-17-jdk-headless)")
+        try:
+            find_java(versions()["trino"]["java_major"], self.settings)
+        except StackError as error:
+            problems.append(str(error))
+        for tool, package in (("mvn", "maven"), ("curl", "curl")):
+            if shutil.which(tool) is None:
+                problems.append(f"no {tool} on PATH: it fetches the stack's downloads (apt-get install {package})")
+        for directory in (Path(self.settings.cache_dir), self.runtime):
+            existing = next(p for p in (directory, *directory.parents) if p.exists())
+            free_gb = shutil.disk_usage(existing).free / 1e9
+            if free_gb < min_free_gb:
+                problems.append(f"{free_gb:.1f} GB free at {existing}: the stack needs about {min_free_gb:.0f} GB "
+                                "(Trino alone is 820 MB, unpacked more)")
+        for service in self.services:
+            if self.process(service) is None:
+                try:
+                    self._check_ports_free(service)
+                except StackError as error:
+                    problems.append(str(error))
+        return problems
+
     def status(self) -> bool:
         all_healthy = True
         print(f"  {'service':<13} {'port':>5}  {'pid':>7}  state")
@@ -590,7 +622,7 @@ def tail(path: Path, lines: int = 25) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m conf.stack", description=__doc__.split("\n\n")[0])
-    parser.add_argument("command", choices=["up", "down", "status"])
+    parser.add_argument("command", choices=["up", "down", "status", "doctor"])
     args = parser.parse_args(argv)
     stack = LocalStack()
     try:
@@ -598,6 +630,12 @@ def main(argv: list[str] | None = None) -> int:
             stack.up()
         elif args.command == "down":
             stack.down()
+        elif args.command == "doctor":
+            problems = stack.doctor()
+            for line in problems:
+                print(f"error: {line}", file=sys.stderr)
+            print("doctor: " + (f"{len(problems)} problem(s)" if problems else "this machine has what the stack needs"))
+            return 1 if problems else 0
         else:
             return 0 if stack.status() else 1
     except StackError as error:
