@@ -238,9 +238,11 @@ class AttributionBatch:
             print(f"batch {batch_id}: {records:,} records ({records - rejected:,} valid, {rejected:,} rejected"
                   f"{isolated}) in {time.monotonic() - started:.1f}s ({detail})", flush=True)
         finally:
-            parsed.unpersist()
+            # Derived rows first: uncaching `parsed` while they are cached has Spark compare
+            # every node of their plan (large expressions) with it, seconds per batch.
             if overflowed is not None:
                 overflowed.unpersist()
+            parsed.unpersist()
 
     def overflowed(self, spark, parsed, days: list) -> DataFrame | None:
         """Derived rows whose impression holds more copies than the cap allows, or None when
