@@ -44,16 +44,16 @@ demo: $(STAMP) stack-up ## local stack + events + pipeline, then a result from T
 	$(PY) -m jobs.demo $(ARGS)
 
 stack-up: $(STAMP) ## start Kafka, SeaweedFS, Iceberg REST and Trino as local processes
-	@$(PY) -m conf.stack up
+	@$(PY) -m stack up
 
 stack-down: $(STAMP) ## stop the local stack
-	@$(PY) -m conf.stack down
+	@$(PY) -m stack down
 
 doctor: $(STAMP) ## does this machine have what the local stack needs (Java, JDK 25, Maven, curl, ports, disk)?
-	@$(PY) -m conf.stack doctor
+	@$(PY) -m stack doctor
 
 stack-status: $(STAMP) ## each local service with its port, pid and health
-	@$(PY) -m conf.stack status
+	@$(PY) -m stack status
 
 up: ## Docker Compose profile (needs a Docker engine)
 	$(COMPOSE) up -d --build --wait
@@ -93,5 +93,5 @@ bench: $(STAMP) ## benchmarks, printing figures and ratios
 	$(PY) -m tests.bench $(ARGS)
 
 clean: ## remove the venv and the local stack's runtime data (not the download cache)
-	-@test -x $(PY) && $(PY) -m conf.stack down
+	-@test -x $(PY) && $(PY) -m stack down
 	rm -rf $(VENV) .stack .pytest_cache .hypothesis

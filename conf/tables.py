@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from conf.events import REASONS
 from conf.settings import CATALOG_NAME
 
 
@@ -161,7 +162,7 @@ TBLPROPERTIES ({FORMAT_V2}, {MERGE_ON_READ}, 'write.parquet.compression-codec'='
 def audit_ddl(tables: Tables = DEFAULT_TABLES) -> str:
     return f"""
 CREATE TABLE IF NOT EXISTS {tables.audit} (
-  reason STRING COMMENT 'PARSE_ERROR, MISSING_KEY, BAD_ID, UNKNOWN_TYPE, BAD_VALUE, IMPLAUSIBLE_TIME, IMPLAUSIBLE_AMOUNT, PROCESSING_ERROR or TOO_MANY_TOUCHES',
+  reason STRING COMMENT '{", ".join(REASONS[:-1])} or {REASONS[-1]}',
   detail STRING,
   event_id STRING,
   event_type STRING,

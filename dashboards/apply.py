@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from conf.preflight import require
+from stack.preflight import require
 from conf.settings import get_settings
 from dashboards import grafana_bootstrap, metabase_bootstrap
 from dashboards.trino_views import apply_views, qualified_name

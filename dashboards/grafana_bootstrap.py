@@ -19,7 +19,7 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
-from conf.preflight import http_answers
+from stack.preflight import http_answers
 from conf.settings import Settings, get_settings
 
 GRAFANA_DIR = Path(__file__).resolve().parent / "grafana"

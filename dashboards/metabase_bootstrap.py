@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from string import Template
 
-from conf.preflight import http_answers
+from stack.preflight import http_answers
 from conf.settings import CATALOG_NAME, Settings, get_settings
 from dashboards.trino_views import qualify
 

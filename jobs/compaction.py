@@ -7,7 +7,8 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from conf.settings import CATALOG_NAME
-from jobs.gold_merge import days_predicate, first_line, is_commit_conflict
+from conf.gold_days import days_predicate
+from jobs.commits import first_line, is_commit_conflict
 
 TARGET_FILE_BYTES = 128 * 1024 * 1024
 ACTIVE_TARGET_FILE_BYTES = 32 * 1024 * 1024  # in-job compaction of the days being written
@@ -40,7 +41,7 @@ def rewrite_data_files_sql(table: str, target_bytes: int, where: str | None = No
 
 def active_gold_compaction_sql(gold: str, days) -> str:
     """Small-file compaction of the Gold days the stream is writing (`days` as in
-    jobs.gold_merge.days_predicate). Each batch adds data and delete files to the days it
+    conf.gold_days.days_predicate). Each batch adds data and delete files to the days it
     names, and each MERGE reads every file of those days: without this the per-batch MERGE
     slows down as the day goes on. Small files, with the deletes that point at them, become
     ~32 MB files: files of 24 MB and more are left as they are (with their deletes) for the

@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     settings = get_settings()
     tables = Tables(settings.table_namespace_prefix)
-    from conf.preflight import require
+    from stack.preflight import require
 
     require(settings, "kafka", "s3", "catalog", "trino")
 

@@ -10,9 +10,8 @@ The MERGE and the replay path both call these functions, so they cannot drift.
 
 from __future__ import annotations
 
-from datetime import date, timedelta
-
 from conf.settings import ValidationLimits
+from conf.gold_days import days_predicate, impression_id_day
 from conf.tables import GOLD, TOUCH_FIELDS, AttributionRules
 
 TOUCH_NAMES = tuple(name for name, _ in TOUCH_FIELDS)
@@ -22,44 +21,6 @@ GOLD_COLUMNS = (
     "is_converted", "impression_time", "click_time", "conversion_time", "cost", "revenue", "eligible",
     "is_late", "late_by_ms", "revenue_out_of_window", "last_updated_ts", "converted_event_id", "touches",
 )
-
-
-# A time-ordered impression id: a UUIDv7 (RFC 9562; its first 48 bits are Unix milliseconds),
-# optionally behind a prefix such as "imp-". Gold is partitioned by the UTC day in the id, so
-# a row's partition follows from its key alone and a MERGE reads only the days its batch's
-# ids name — whatever the arrival order, and however large Gold has grown. Other ids get a
-# NULL day (one partition: correct, but not pruned).
-UUID7_SUFFIX = "[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$"
-# The last day a DATE holds (9999-12-31) as days since 1970: a UUIDv7's 48-bit millisecond
-# field reaches year 10889, and an id past this day is treated as not time-ordered.
-LAST_UNIX_DAY = 2_932_896
-EPOCH = date(1970, 1, 1)
-
-
-def impression_id_day(column: str = "impression_id") -> str:
-    """SQL: the UTC day encoded in a UUIDv7 impression id, or NULL (also for a day past 9999)."""
-    hex_ms = f"substr(right({column}, 36), 1, 8) || substr(right({column}, 36), 10, 4)"
-    unix_day = f"CAST(floor(CAST(conv({hex_ms}, 16, 10) AS BIGINT) / 86400000) AS INT)"
-    return (f"CASE WHEN lower({column}) RLIKE '{UUID7_SUFFIX}' AND {unix_day} <= {LAST_UNIX_DAY} "
-            f"THEN date_from_unix_date({unix_day}) END")
-
-
-def day_of(unix_day: int | None) -> date | None:
-    """A day counted from 1970 (as batch_days_sql collects it) as a date; None stays None."""
-    if unix_day is None:
-        return None
-    if not -719_162 <= unix_day <= LAST_UNIX_DAY:
-        raise ValueError(f"day {unix_day} since 1970 is outside years 1..9999")
-    return EPOCH + timedelta(days=unix_day)
-
-
-def days_predicate(days, column: str = "impression_id_day") -> str:
-    """SQL: `column` is one of `days` (dates; None stands for the NULL partition)."""
-    known = sorted(day for day in days if day is not None)
-    terms = [f"{column} IN ({', '.join(f'DATE {day.isoformat()!r}' for day in known)})"] if known else []
-    if any(day is None for day in days):
-        terms.append(f"{column} IS NULL")
-    return "(" + " OR ".join(terms) + ")" if terms else "false"
 
 
 def strip_dispositions(stored_touches: str) -> str:
@@ -282,14 +243,6 @@ def merge_source(batch, gold, rules: AttributionRules, max_touches: int = Valida
     return derive_gold(combined, rules, max_touches, overflow)
 
 
-def batch_days_sql(impression_id: str = "raw.impression_id") -> str:
-    """SQL aggregate over a validated batch: the impression-id days its valid records name,
-    as days since 1970 (integers: a record's data never becomes a Python date unchecked; see
-    day_of) in structs, so that the NULL day (ids that are not UUIDv7) survives collect_set."""
-    return ("collect_set(IF(reject_reason IS NULL, "
-            f"named_struct('day', unix_date({impression_id_day(impression_id)})), NULL))")
-
-
 def merge_sql(source_view: str, target: str = GOLD, days=None) -> str:
     """Upsert fully derived rows; the source has one row per impression_id. With `days` (the
     batch's impression-id days), the target-only condition prunes the scan to those
@@ -299,19 +252,3 @@ def merge_sql(source_view: str, target: str = GOLD, days=None) -> str:
         f"MERGE INTO {target} t USING {source_view} s ON t.impression_id = s.impression_id{pruning} "
         "WHEN MATCHED THEN UPDATE SET * WHEN NOT MATCHED THEN INSERT *"
     )
-
-
-# What Iceberg raises when another writer (table maintenance) committed first and this
-# commit's validation fails; commit retries cannot fix it, re-planning the statement can.
-CONFLICT_SIGNS = ("ValidationException", "CommitFailedException", "Found conflicting files",
-                  "Cannot commit", "Missing required files")
-
-
-def is_commit_conflict(error: Exception) -> bool:
-    return any(sign in str(error) for sign in CONFLICT_SIGNS)
-
-
-def first_line(error: BaseException) -> str:
-    """An error as one log line (Spark's and Iceberg's messages run to pages)."""
-    text = str(error).strip()
-    return text.splitlines()[0][:300] if text else type(error).__name__

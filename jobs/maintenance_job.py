@@ -29,7 +29,7 @@ from functools import partial
 from conf.settings import CATALOG_NAME, Settings, get_settings
 from conf.tables import RANGES_PROPERTY, Tables
 from jobs.compaction import TARGET_FILE_BYTES, options_sql, rewrite_data_files_sql, timestamp_sql, procedure_target
-from jobs.gold_merge import first_line, is_commit_conflict
+from jobs.commits import first_line, is_commit_conflict
 
 def bronze_compaction_sql(bronze: str, closed_before: datetime) -> str:
     # Records whose time did not parse sit in the NULL hour, appended to by every batch:
@@ -176,7 +176,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     settings = get_settings()
-    from conf.preflight import require
+    from stack.preflight import require
     from conf.spark_session import build_spark
 
     require(settings, "s3", "catalog")

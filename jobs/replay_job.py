@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--until", help="only records that arrived before this time (ISO, UTC)")
     args = parser.parse_args(argv)
 
-    from conf.preflight import require
+    from stack.preflight import require
     from conf.spark_session import build_spark
 
     require(settings, "s3", "catalog")

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 from conf.settings import get_settings
 from conf.tables import Tables
-from jobs.gold_merge import days_predicate
+from conf.gold_days import days_predicate
 
 GOLD_SNAPSHOT_PROPERTY = "lakehouse.rollup.gold-snapshot-id"
 ROUTINE_DISPOSITIONS = ("ATTRIBUTED", "CLICK", "IMPRESSION")  # what the dispositions rollup leaves out
@@ -171,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="seconds between refreshes; 0 refreshes once (run it beside the streaming job "
                              "with e.g. --every 60: dashboards then trail Gold by about a minute)")
     args = parser.parse_args(argv)
-    from conf.preflight import require
+    from stack.preflight import require
     from conf.spark_session import build_spark
     from conf.tables import ensure_tables
 

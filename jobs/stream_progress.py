@@ -105,24 +105,18 @@ def write_progress(spark, table: str, rows: list[dict]) -> int:
 
     schema = _parse_datatype_string(", ".join(f"{name} {kind}" for name, kind, _ in STREAM_PROGRESS_COLUMNS))
     frame = spark.createDataFrame([tuple(row[c] for c in PROGRESS_COLUMNS) for row in rows], schema)
-    from jobs.gold_merge import is_commit_conflict
+    from jobs.commits import retry_on_conflict
 
     view = "stream_progress_rows"
     frame.createOrReplaceTempView(view)
     try:
-        for attempt in range(1, 6):
-            # The streaming thread's session writes this table too, through its own catalog
-            # cache: read the table afresh, and re-plan if the other session committed first.
-            spark.sql(f"REFRESH TABLE {table}")
-            try:
-                spark.sql(f"MERGE INTO {table} t USING {view} s ON t.query_id = s.query_id "
-                          "AND t.batch_id = s.batch_id "
-                          "WHEN MATCHED AND s.batch_timestamp > t.batch_timestamp THEN UPDATE SET * "
-                          "WHEN NOT MATCHED THEN INSERT *")
-                break
-            except Exception as error:  # noqa: BLE001 - only commit conflicts are retried
-                if attempt == 5 or not is_commit_conflict(error):
-                    raise
+        # The streaming thread's session writes this table too, through its own catalog
+        # cache: read the table afresh first, and re-plan if the other session committed first.
+        spark.sql(f"REFRESH TABLE {table}")
+        retry_on_conflict(spark, table, lambda: spark.sql(
+            f"MERGE INTO {table} t USING {view} s ON t.query_id = s.query_id AND t.batch_id = s.batch_id "
+            "WHEN MATCHED AND s.batch_timestamp > t.batch_timestamp THEN UPDATE SET * "
+            "WHEN NOT MATCHED THEN INSERT *"), attempts=5)
     finally:
         spark.catalog.dropTempView(view)
     return len(rows)

@@ -15,17 +15,14 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType, VariantType
 
 from conf.settings import ValidationLimits
+from conf.events import ATTRIBUTE_FIELDS, EVENT_TYPES, ID_FIELDS, READ_FIELDS
 from conf.tables import TOUCH_FIELDS
 
-EVENT_TYPES = ("IMPRESSION", "CLICK", "CONVERSION")
-# Ids and attributes must be JSON strings: they are read as VARIANT so that their JSON type
-# can be checked (a number would otherwise become its Java rendering). The other fields are
-# read as strings: a wrong type must become BAD_VALUE, not a parse error.
-ID_FIELDS = ("event_id", "impression_id", "campaign_id", "creative_id", "user_id")
-ATTRIBUTE_FIELDS = ("event_type", "geo_country", "platform")
+# Ids and attributes are read as VARIANT so that their JSON type can be checked (a number
+# would otherwise become its Java rendering). The other fields are read as strings: a wrong
+# type must become BAD_VALUE, not a parse error.
 STRING_FIELDS = (*ID_FIELDS, *ATTRIBUTE_FIELDS)
-RAW_FIELDS = ("event_id", "event_type", "impression_id", "campaign_id", "creative_id", "user_id",
-              "geo_country", "platform", "event_timestamp", "bid_price", "conversion_value")
+RAW_FIELDS = READ_FIELDS
 CORRUPT = "_corrupt_record"
 PAYLOAD_SCHEMA = StructType([StructField(name, VariantType() if name in STRING_FIELDS else StringType())
                              for name in (*RAW_FIELDS, CORRUPT)])
@@ -138,16 +135,9 @@ def _bad_amount(name: str) -> Column:
     return text.isNotNull() & (amount.isNull() | F.isnan(amount) | (F.abs(amount) == float("inf")) | (amount < 0))
 
 
-# Audit reasons, in the order the checks run: the first failing check names the record's
-# reason. The last two are not checks of a record: PROCESSING_ERROR marks records isolated
-# from a failing batch, TOO_MANY_TOUCHES valid copies beyond a Gold row's cap.
-REASONS = ("PARSE_ERROR", "MISSING_KEY", "BAD_ID", "UNKNOWN_TYPE", "BAD_VALUE", "IMPLAUSIBLE_TIME",
-           "IMPLAUSIBLE_AMOUNT", "PROCESSING_ERROR", "TOO_MANY_TOUCHES")
-
-
 def with_validation(parsed: DataFrame, limits: ValidationLimits = ValidationLimits()) -> DataFrame:
     """Adds `reject_reason` (null for a valid event) and `reject_detail`; the first failing
-    check of docs/design.md (validation) wins, in the order of REASONS."""
+    check of docs/design.md (validation) wins, in the order of conf.events.REASONS."""
     # Each check is computed once, in a projection of its own, and the reason and detail
     # read the flags. Inlined into both CASE chains, the checks made one projection whose
     # generated code ran far slower than either chain alone: validating 500k records cost

@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--examples", type=int, default=5)
     args = parser.parse_args(argv)
 
-    from conf.preflight import require
+    from stack.preflight import require
     from conf.spark_session import build_spark
 
     require(settings, "s3", "catalog")

@@ -25,8 +25,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import IO, Iterator, NamedTuple
 
+from conf.events import SCHEMA_VERSION
 from producers.catalog import AdWorld, build_world
-from conf.kafka import ensure_topic, reachable
+from stack.kafka_admin import ensure_topic, reachable
 
 DAY = 86_400.0
 INVALID_CLASSES = ("parse_error", "missing_key", "unknown_type", "bad_value", "bad_timestamp")
@@ -121,7 +122,7 @@ class FunnelSimulator:
             f'"event_timestamp":{e["event_timestamp"]!r},"impression_id":"{e["impression_id"]}",'
             f'"campaign_id":"{e["campaign_id"]}","creative_id":"{e["creative_id"]}","user_id":"{e["user_id"]}",'
             f'"geo_country":"{e["geo_country"]}","platform":"{e["platform"]}","bid_price":{e["bid_price"]!r},'
-            f'"conversion_value":{e["conversion_value"]!r},"meta_pixels":{pixels},"schema_version":1}}'
+            f'"conversion_value":{e["conversion_value"]!r},"meta_pixels":{pixels},"schema_version":{SCHEMA_VERSION}}}'
         ).encode()
 
     def _lognormal(self, median: float, sigma: float) -> float:
@@ -149,7 +150,7 @@ class FunnelSimulator:
         }
         impression = {"event_id": self._uuid(), "event_type": "IMPRESSION", "event_timestamp": round(event_time, 3),
                       **base, "bid_price": round(campaign.base_bid * rng.uniform(0.6, 1.6), 4),
-                      "conversion_value": 0.0, "meta_pixels": {}, "schema_version": 1}
+                      "conversion_value": 0.0, "meta_pixels": {}, "schema_version": SCHEMA_VERSION}
         follow_ups: list[tuple[float, dict]] = []
         if rng.random() < config.click_rate:
             clicks = 1 + (rng.random() < config.extra_click_rate)
@@ -160,7 +161,7 @@ class FunnelSimulator:
             for click_time in click_times:
                 follow_ups.append((click_time, {"event_id": self._uuid(), "event_type": "CLICK",
                                                 "event_timestamp": round(click_time, 3), **base, "bid_price": 0.0,
-                                                "conversion_value": 0.0, "meta_pixels": {}, "schema_version": 1}))
+                                                "conversion_value": 0.0, "meta_pixels": {}, "schema_version": SCHEMA_VERSION}))
             if rng.random() < config.conversion_rate:
                 conversions = 1 + (rng.random() < config.extra_conversion_rate)
                 for _ in range(conversions):
@@ -171,7 +172,7 @@ class FunnelSimulator:
                                                       "event_timestamp": round(converted_at, 3), **base,
                                                       "bid_price": 0.0, "conversion_value": value,
                                                       "meta_pixels": {"pixel_id": f"px-{campaign.campaign_id[5:]}"},
-                                                      "schema_version": 1}))
+                                                      "schema_version": SCHEMA_VERSION}))
 
         arrivals = [(self._arrival(t), event) for t, event in follow_ups]
         impression_arrival = self._arrival(event_time)

@@ -146,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output-dir", default="bench-out", help="where the plots (PNG) go")
     args = parser.parse_args(argv)
 
-    from conf.stack import LocalStack
+    from stack.launcher import LocalStack
 
     stack = LocalStack(get_settings())
     if not all(stack.process(s) and s.healthy() for s in stack.services):

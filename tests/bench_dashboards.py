@@ -17,7 +17,7 @@ from datetime import datetime, timedelta, timezone
 from conf.tables import TOUCH_FIELDS, Tables, ensure_tables
 from dashboards import grafana_bootstrap, metabase_bootstrap
 from dashboards.trino_views import apply_views, qualified_name, qualify, view_names
-from jobs.gold_merge import impression_id_day
+from conf.gold_days import impression_id_day
 
 DAYS = 7
 CHUNK = 2_000_000

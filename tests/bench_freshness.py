@@ -54,7 +54,7 @@ def run(rate: float, seconds: float, settings, trigger: str, warmup: float = 60.
 
     from conf.settings import REPO_ROOT
     from conf.tables import Tables
-    from conf.kafka import ensure_topic
+    from stack.kafka_admin import ensure_topic
     from tests.attribution_helpers import spark_submit_env
     from tests.bench import drop_prefix
     from tests.streaming_helpers import JobProcess

@@ -21,7 +21,7 @@ def settings():
 
 @pytest.fixture(scope="session")
 def stack(settings):
-    from conf.stack import LocalStack
+    from stack.launcher import LocalStack
 
     local_stack = LocalStack(settings)
     already_up = all(local_stack.process(s) and s.healthy() for s in local_stack.services)

@@ -16,8 +16,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
-TYPES = ("IMPRESSION", "CLICK", "CONVERSION")
-IDS = ("event_id", "impression_id", "campaign_id", "creative_id", "user_id")
+from conf.events import EVENT_TYPES as TYPES, ID_FIELDS as IDS  # the contract; the rules below are the oracle's own
+
 LOOKBACK_US = 7 * 86_400 * 1_000_000
 LATE_THRESHOLD_MS = 3_600 * 1_000
 MAX_AHEAD_US = 3_600 * 1_000_000  # event time at most 1 h after the Kafka timestamp

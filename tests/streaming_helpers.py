@@ -47,9 +47,9 @@ def records_from_output(path, partitions: int) -> list[dict]:
 class JobProcess:
     """The streaming job in its own process group, its output read line by line."""
 
-    def __init__(self, args: list[str], env: dict[str, str]) -> None:
+    def __init__(self, args: list[str], env: dict[str, str], script: str = JOB) -> None:
         self.process = subprocess.Popen(
-            [SPARK_SUBMIT, JOB, *args], cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE,
+            [SPARK_SUBMIT, script, *args], cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT, text=True, start_new_session=True,
         )
         self.lines: queue.Queue[str] = queue.Queue()
@@ -160,8 +160,8 @@ class Scenario:
     def args(self, *extra: str) -> list[str]:
         return [*extra, "--topic", self.topic, "--checkpoint", str(self.checkpoint), *self.job_args]
 
-    def start(self, *extra: str, **env: str) -> JobProcess:
-        return JobProcess(self.args(*extra), {**self.env, **env})
+    def start(self, *extra: str, script: str = JOB, **env: str) -> JobProcess:
+        return JobProcess(self.args(*extra), {**self.env, **env}, script)
 
     def drain(self, timeout: float = 900) -> subprocess.CompletedProcess:
         """Run the job with --trigger available-now in the foreground; asserts exit 0."""

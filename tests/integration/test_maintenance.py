@@ -23,8 +23,8 @@ def maintained(stack, spark, settings, tmp_path_factory):
     # not used: a file being written right now would look like an orphan.
     maintenance = settings.model_copy(update={"maintenance_snapshot_retention_hours": 0,
                                               "maintenance_retain_last": 3, "maintenance_closed_after_minutes": 0})
-    scenario = Scenario.generated("maint", tmp_path_factory.mktemp("maint"), 15_000, 83, settings,
-                                  job_args=["--max-offsets-per-trigger", "2500"],
+    scenario = Scenario.generated("maint", tmp_path_factory.mktemp("maint"), 10_000, 83, settings,
+                                  job_args=["--max-offsets-per-trigger", "2000"],
                                   env={"TRIGGER_INTERVAL": "1 second"})
     job = scenario.start()
     reports = []

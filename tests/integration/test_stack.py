@@ -10,7 +10,7 @@ import uuid
 
 import pytest
 
-from conf.stack import LocalStack, StackError, port_owner
+from stack.launcher import LocalStack, StackError, port_owner
 
 pytestmark = pytest.mark.stack
 
@@ -61,7 +61,7 @@ def test_trino_sees_spark_row_level_deletes(spark, namespace, trino_cursor):
 def test_keyed_python_records_come_back_through_the_spark_kafka_source(spark, stack, settings):
     from confluent_kafka import Producer
 
-    from conf.kafka import ensure_topic
+    from stack.kafka_admin import ensure_topic
 
     topic = f"stack_test_{uuid.uuid4().hex[:8]}"
     ensure_topic(settings.kafka_bootstrap_servers, topic, 3)

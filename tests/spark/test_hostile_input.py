@@ -96,7 +96,7 @@ def tables(spark):
 
 
 def batch_function(tables, writer: str, **options):
-    from jobs.attribution_streaming_job import AttributionBatch
+    from jobs.attribution_batch import AttributionBatch
 
     return AttributionBatch(AttributionRules(), writer, tables, **options)
 

@@ -68,7 +68,7 @@ def test_merge_source_has_one_row_per_impression(spark, records):
 
 
 def test_impression_id_day_reads_uuid7_ids_like_the_oracle(spark):
-    from jobs.gold_merge import impression_id_day
+    from conf.gold_days import impression_id_day
     from tests.attribution_helpers import uuid7_id
     from tests.oracle import id_day
 
@@ -86,7 +86,7 @@ def test_impression_id_day_reads_uuid7_ids_like_the_oracle(spark):
 
 
 def test_batch_days_name_the_days_of_valid_records_only_and_keep_the_null_day(spark):
-    from jobs.gold_merge import batch_days_sql, day_of
+    from conf.gold_days import batch_days_sql, day_of
     from tests.attribution_helpers import uuid7_id
     from tests.oracle import id_day
 

@@ -9,7 +9,7 @@ import pytest
 
 from conf.settings import CONF_DIR, REPO_ROOT, Settings, versions
 from conf.spark_session import catalog_options
-from conf.stack import (
+from stack.launcher import (
     StackError,
     iceberg_rest_env,
     kafka_overrides,

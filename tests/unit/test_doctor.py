@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 
 from conf.settings import Settings
-from conf.stack import LocalStack
+from stack.launcher import LocalStack
 
 PORT_FIELDS = ("s3", "seaweedfs_master_port", "seaweedfs_volume_port", "seaweedfs_filer_port", "kafka",
                "kafka_controller_port", "catalog", "trino_port")

@@ -9,6 +9,7 @@ from collections import Counter, defaultdict
 
 import pytest
 
+from conf.events import EVENT_TYPES, FIELD_NAMES, SCHEMA_VERSION
 from producers.ad_traffic_generator import INVALID_CLASSES, main
 from producers.partitioning import murmur2, partition_for
 
@@ -230,3 +231,12 @@ def test_murmur2_equals_the_java_clients(key):
 def test_partition_is_the_positive_hash_modulo_the_partition_count():
     # -973932308 & 0x7fffffff = 1173551340; 1173551340 % 6 = 0, % 7 = 3
     assert [partition_for(b"21", n) for n in (1, 6, 7)] == [0, 0, 3]
+
+
+def test_valid_events_follow_the_event_contract(clean_run):
+    """Every valid event has exactly conf.events' fields, in its order, one of its types and
+    its schema version: the engine reads what the generator writes."""
+    events = valid_events(clean_run)
+    assert {tuple(event) for event in events} == {FIELD_NAMES}
+    assert {event["event_type"] for event in events} == set(EVENT_TYPES)
+    assert {event["schema_version"] for event in events} == {SCHEMA_VERSION}

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from conf.settings import REPO_ROOT
 
-PACKAGES = ("conf", "jobs", "dims", "producers", "dashboards")
+PACKAGES = ("conf", "stack", "jobs", "dims", "producers", "dashboards")
 
 
 def modules() -> dict[str, Path]:

@@ -90,7 +90,7 @@ def test_a_second_job_on_a_checkpoint_is_refused_and_a_dead_owners_lock_taken_ov
 def test_stack_down_never_signals_a_process_it_did_not_start(tmp_path):
     """After a reboot a pid file can name an unrelated process: its start time does not match."""
     from conf.settings import Settings
-    from conf.stack import LocalStack
+    from stack.launcher import LocalStack
 
     stack = LocalStack(Settings(runtime_dir=str(tmp_path)))
     service = stack.services[0]

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from conf.preflight import problems, require
+from stack.preflight import problems, require
 from conf.settings import REPO_ROOT, Settings
 
 DOWN = Settings(kafka_bootstrap_servers="127.0.0.1:1", s3_endpoint="http://127.0.0.1:2",

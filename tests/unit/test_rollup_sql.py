@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from jobs.gold_merge import days_predicate
+from conf.gold_days import days_predicate
 from jobs.rollup_job import changed_days_sql, commits_since, disposition_select, performance_select
 
 PARENTS = {5: 4, 4: 3, 3: 2, 2: None, 9: 8}  # 8 expired: 9's parent link leads nowhere

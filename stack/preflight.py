@@ -11,29 +11,37 @@ from urllib.parse import urlparse
 from conf.settings import Settings
 
 
-def _tcp(address: str, timeout: float = 2.0) -> bool:
-    parsed = urlparse(address if "//" in address else f"//{address}")
+def tcp_reachable(addresses: str, timeout: float = 2.0) -> bool:
+    """Whether any of the comma-separated host:port addresses accepts a TCP connection."""
+    for address in addresses.split(","):
+        parsed = urlparse(f"//{address.strip()}")
+        try:
+            with socket.create_connection((parsed.hostname, parsed.port), timeout=timeout):
+                return True
+        except (OSError, TypeError, ValueError):
+            continue
+    return False
+
+
+def http_status(url: str, timeout: float = 3.0) -> int | None:
+    """The HTTP status `url` answers with (an error status too), or None when nothing answers."""
     try:
-        with socket.create_connection((parsed.hostname, parsed.port), timeout=timeout):
-            return True
-    except (OSError, TypeError):
-        return False
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+    except (OSError, ValueError):
+        return None
 
 
 def http_answers(url: str, timeout: float = 3.0) -> bool:
     """True when anything answers HTTP at `url` (an error status counts: it is up)."""
-    try:
-        with urllib.request.urlopen(url, timeout=timeout):
-            return True
-    except urllib.error.HTTPError:
-        return True  # it answered
-    except (OSError, ValueError):
-        return False
+    return http_status(url, timeout) is not None
 
 
 def problems(settings: Settings, services: tuple[str, ...]) -> list[str]:
     checks = {
-        "kafka": (lambda: any(_tcp(a.strip()) for a in settings.kafka_bootstrap_servers.split(",")),
+        "kafka": (lambda: tcp_reachable(settings.kafka_bootstrap_servers),
                   f"Kafka not reachable at {settings.kafka_bootstrap_servers} (KAFKA_BOOTSTRAP_SERVERS)"),
         "s3": (lambda: http_answers(settings.s3_endpoint),
                f"S3 store not reachable at {settings.s3_endpoint} (S3_ENDPOINT)"),

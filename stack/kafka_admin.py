@@ -3,20 +3,13 @@ through confluent-kafka)."""
 
 from __future__ import annotations
 
-import socket
+from stack.preflight import tcp_reachable
 
 
 def reachable(bootstrap: str, timeout_s: float = 3.0) -> bool:
     """Whether any bootstrap address accepts a TCP connection (librdkafka would otherwise
     keep reconnecting quietly until its timeouts run out)."""
-    for address in bootstrap.split(","):
-        host, _, port = address.strip().rpartition(":")
-        try:
-            with socket.create_connection((host, int(port)), timeout=timeout_s):
-                return True
-        except (OSError, ValueError):
-            continue
-    return False
+    return tcp_reachable(bootstrap, timeout_s)
 
 
 def admin_client(bootstrap: str):

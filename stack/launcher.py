@@ -1,7 +1,7 @@
 """The local stack: Kafka, SeaweedFS S3, the Iceberg REST catalog and Trino as background
 processes on 127.0.0.1, without Docker.
 
-    python -m conf.stack up | down | status
+    python -m stack up | down | status
 
 Downloads are cached by version under CACHE_DIR; logs, pid files and data live under
 RUNTIME_DIR. `up` is idempotent and health-checks every service; `down` stops whole
@@ -21,7 +21,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,7 +28,8 @@ from pathlib import Path
 
 import psutil
 
-from conf import kafka as kafka_admin
+from stack import kafka_admin
+from stack.preflight import http_status
 from conf.settings import CONF_DIR, Settings, get_settings, versions
 
 MAVEN_CENTRAL = "https://repo1.maven.org/maven2"
@@ -283,16 +283,6 @@ def java_major(java: Path) -> int | None:
 
 
 # ---------------------------------------------------------------- health checks
-
-
-def http_status(url: str, timeout: float = 2.0) -> int | None:
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
-            return response.status
-    except urllib.error.HTTPError as error:
-        return error.code
-    except (OSError, ValueError):
-        return None
 
 
 def trino_ready(settings: Settings) -> bool:
@@ -621,7 +611,7 @@ def tail(path: Path, lines: int = 25) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m conf.stack", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m stack", description=__doc__.split("\n\n")[0])
     parser.add_argument("command", choices=["up", "down", "status", "doctor"])
     args = parser.parse_args(argv)
     stack = LocalStack()

@@ -1,0 +1,5 @@
+import sys
+
+from stack.launcher import main
+
+sys.exit(main())
