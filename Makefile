@@ -5,7 +5,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := $(CURDIR)/.venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | cksum | cut -d' ' -f1)
 COMPOSE := docker compose -p attribution-lakehouse -f docker/compose.yaml
 ARGS ?=
 
@@ -16,8 +16,9 @@ export PYSPARK_PYTHON := $(PY)
 export PYSPARK_DRIVER_PYTHON := $(PY)
 SPARK_SUBMIT := $(VENV)/bin/spark-submit
 
-.PHONY: help venv doctor test test-unit test-spark demo stack-up stack-down stack-status up down \
-        generate attribution dims replay verify maintenance rollups dashboards bench notebook clean
+.PHONY: help venv constraints doctor test test-unit test-spark demo stack-up stack-down stack-status up down \
+        generate campaign-feed attribution dims replay verify maintenance rollups dashboards metabase grafana \
+        bench notebook clean
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -25,11 +26,18 @@ help:
 $(STAMP):
 	@echo "creating $(VENV) and installing the pinned dependencies ..."
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	@$(PY) -m pip install -q --upgrade pip
-	@$(PY) -m pip install -q -e '.[dev]'
+	@$(PY) -m pip install -q -c constraints.txt pip
+	@$(PY) -m pip install -q -c constraints.txt -e '.[dev]'
 	@rm -f $(VENV)/.installed-* && touch $@
 
 venv: $(STAMP) ## create .venv with the pinned dependencies
+
+constraints: ## re-resolve every Python package (transitive ones too) into constraints.txt, after editing pyproject.toml
+	@rm -rf $(VENV)-resolve && $(PYTHON) -m venv $(VENV)-resolve
+	@$(VENV)-resolve/bin/pip install -q --upgrade pip && $(VENV)-resolve/bin/pip install -q -e '.[dev]'
+	@{ grep '^#' constraints.txt; $(VENV)-resolve/bin/pip freeze --exclude-editable --all | grep -v '^setuptools=\|^wheel='; } \
+	  > constraints.txt.new && mv constraints.txt.new constraints.txt && rm -rf $(VENV)-resolve
+	@echo "constraints.txt: $$(grep -vc '^#' constraints.txt) packages"
 
 test: $(STAMP) ## the whole test suite; starts (and stops) the local stack as needed
 	$(PY) -m pytest $(ARGS)
@@ -67,6 +75,9 @@ generate: $(STAMP) ## ad traffic generator -> Kafka
 attribution: $(STAMP) ## the streaming job: Kafka -> Bronze + Gold
 	$(SPARK_SUBMIT) jobs/attribution_streaming_job.py $(ARGS)
 
+campaign-feed: $(STAMP) ## campaign snapshots (JSON lines) into the landing directory the dims job reads
+	$(PY) -m producers.campaign_feed $(ARGS)
+
 dims: $(STAMP) ## SCD2 dimensions (ARGS: --all, --dimension users, --snapshot FILE)
 	$(SPARK_SUBMIT) dims/campaign_scd2_job.py $(ARGS)
 
@@ -85,8 +96,14 @@ rollups: $(STAMP) ## refresh the dashboard rollups from Gold (ARGS: --every 60 k
 dashboards: $(STAMP) ## Trino views; Metabase and Grafana bootstrap where they run
 	$(PY) -m dashboards.apply $(ARGS)
 
+metabase: $(STAMP) ## Metabase: first-run setup, the Trino database and "ROAS & Performance" (METABASE_URL)
+	$(PY) -m dashboards.metabase_bootstrap $(ARGS)
+
+grafana: $(STAMP) ## Grafana: the Trino data source and "Pipeline Ops" (GRAFANA_URL)
+	$(PY) -m dashboards.grafana_bootstrap $(ARGS)
+
 notebook: $(STAMP) ## JupyterLab on the path-analysis notebook (local stack; installs jupyterlab once)
-	@$(PY) -c "import jupyterlab" 2>/dev/null || $(PY) -m pip install -q -e '.[lab]'
+	@$(PY) -c "import jupyterlab" 2>/dev/null || $(PY) -m pip install -q -c constraints.txt -e '.[lab]'
 	cd dashboards/jupyter && $(PY) -m jupyterlab --ip=127.0.0.1 --port=8888 --no-browser path_analysis.ipynb
 
 bench: $(STAMP) ## benchmarks, printing figures and ratios

@@ -24,6 +24,7 @@ from pathlib import Path
 from string import Template
 
 from stack.preflight import http_answers
+from conf.measures import view_measures_sql
 from conf.settings import CATALOG_NAME, Settings, get_settings
 from dashboards.trino_views import qualify
 
@@ -48,9 +49,9 @@ def _sql_text(path: Path) -> str:
 
 def load_spec(path: Path = SPEC_DIR / "roas_dashboard.json") -> dict:
     """The spec with every card's SQL read, its file template filled in and the shared
-    measures (measures.sql) put in place of ${measures}."""
+    measures (conf/measures.py) put in place of ${measures}."""
     spec = json.loads(path.read_text())
-    measures = _sql_text(path.parent / "measures.sql").strip().replace("\n", "\n  ")
+    measures = view_measures_sql()
     cards = []
     for card in spec["dashboard"]["cards"]:
         text = _sql_text(path.parent / "cards" / card["sql"])

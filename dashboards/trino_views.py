@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from conf.measures import ratios_sql, sums_sql
 from conf.settings import CATALOG_NAME
 from conf.tables import Tables
 
@@ -66,6 +67,8 @@ def placeholders(prefix: str = "") -> dict[str, str]:
         "gold_namespace": f"{CATALOG_NAME}.{prefix}gold",
         "ops_namespace": f"{CATALOG_NAME}.{prefix}ops",
         "dim_campaigns": f"{CATALOG_NAME}.{prefix}dims.dim_campaigns",
+        "sums": sums_sql(),
+        "ratios": ratios_sql(),
     }
 
 

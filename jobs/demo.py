@@ -18,21 +18,17 @@ import argparse
 import sys
 import time
 
+from conf.measures import ratios_sql, sums_sql
 from conf.settings import Settings, get_settings
 from conf.tables import Tables
 
+# The dashboards' numbers: the performance rollup (what the views read) with the shared
+# measures of conf/measures.py; conversions and revenue are eligible ones (Gold's rules).
 ROAS_SQL = """
 SELECT campaign_id,
-       count(*) AS impressions,
-       count_if(is_clicked) AS clicks,
-       count_if(is_converted) AS conversions,
-       round(sum(cost), 2) AS cost,
-       round(sum(revenue), 2) AS revenue,
-       round(sum(revenue) / nullif(sum(cost), 0), 3) AS roas,
-       round(avg(CAST(is_clicked AS double)) * 100, 2) AS ctr_pct,
-       round(count_if(is_converted) * 100.0 / nullif(count_if(is_clicked), 0), 1) AS cvr_pct
-FROM {gold}
-WHERE eligible
+  {sums},
+  {ratios}
+FROM {performance_rollup}
 GROUP BY campaign_id
 ORDER BY revenue DESC
 LIMIT 10
@@ -68,10 +64,14 @@ def query_trino(settings: Settings, sql: str) -> tuple[list[str], list[list]]:
 
 
 def print_table(columns: list[str], rows: list[list]) -> None:
-    widths = [max(len(str(v)) for v in [c, *(r[i] for r in rows)]) for i, c in enumerate(columns)]
+    def cell(value) -> str:
+        return f"{value:,.3f}" if isinstance(value, float) else f"{value:,}" if isinstance(value, int) else str(value)
+
+    cells = [[cell(v) for v in row] for row in rows]
+    widths = [max(len(str(v)) for v in [c, *(r[i] for r in cells)]) for i, c in enumerate(columns)]
     print("  ".join(c.rjust(w) for c, w in zip(columns, widths)))
-    for row in rows:
-        print("  ".join(str(v).rjust(w) for v, w in zip(row, widths)))
+    for row in cells:
+        print("  ".join(v.rjust(w) for v, w in zip(row, widths)))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -99,8 +99,9 @@ def main(argv: list[str] | None = None) -> int:
     rollup_job.main([])
     print(f"4/4 querying Trino ({time.monotonic() - started:.0f}s)\n", flush=True)
 
-    print(f"campaign ROAS, top 10 by revenue ({tables.gold}, eligible rows):")
-    print_table(*query_trino(settings, ROAS_SQL.format(gold=tables.gold)))
+    print(f"campaign ROAS, top 10 by revenue ({tables.performance_rollup}, the numbers the dashboards show):")
+    print_table(*query_trino(settings, ROAS_SQL.format(sums=sums_sql(), ratios=ratios_sql(),
+                                                       performance_rollup=tables.performance_rollup)))
     print(f"\nwhat the audit caught ({tables.audit} and Gold dispositions):")
     print_table(*query_trino(settings, AUDIT_SQL.format(gold=tables.gold, audit=tables.audit)))
     print(f"\ndone in {time.monotonic() - started:.0f}s; the stack stays up (make stack-status, make stack-down)")

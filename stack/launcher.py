@@ -231,8 +231,7 @@ class Downloads:
             print(f"  downloading Trino {version} (~800 MB, once) ...", flush=True)
             tarball.parent.mkdir(parents=True, exist_ok=True)
             partial = tarball.with_suffix(".part")
-            fetched = subprocess.run(["curl", "-sSfL", "--retry", "3", "-o", str(partial), url])
-            if fetched.returncode != 0:
+            if fetch(url, partial, f"Trino {version}") != 0:
                 raise StackError(f"could not download {url} (is Maven Central reachable?)")
             verify(sha256_of(partial), self.versions["trino"]["sha256"], f"the Trino {version} tarball", partial)
             partial.rename(tarball)
@@ -280,6 +279,26 @@ def java_major(java: Path) -> int | None:
     output = subprocess.run([str(java), "-version"], capture_output=True, text=True).stderr
     match = re.search(r'version "(\d+)', output)
     return int(match.group(1)) if match else None
+
+
+def fetch(url: str, target: Path, label: str) -> int:
+    """curl's exit code for downloading `url` to `target`, with a progress line per tenth
+    of the file (a few lines in a log, where a progress bar would be thousands)."""
+    try:
+        request = urllib.request.Request(url, method="HEAD")
+        with urllib.request.urlopen(request, timeout=10) as response:
+            total = int(response.headers.get("Content-Length") or 0)
+    except (OSError, ValueError):
+        total = 0
+    process = subprocess.Popen(["curl", "-sSfL", "--retry", "3", "-o", str(target), url])
+    tenths = 0
+    while process.poll() is None:
+        time.sleep(1)
+        done = target.stat().st_size if target.exists() else 0
+        if total and done * 10 // total > tenths:
+            tenths = done * 10 // total
+            print(f"  {label}: {done / 1e6:,.0f} of {total / 1e6:,.0f} MB", flush=True)
+    return process.returncode
 
 
 # ---------------------------------------------------------------- health checks

@@ -4,18 +4,13 @@
 -- eligible conversions only (Gold's rules); the value of conversions that were not
 -- eligible (extra, out of window, no click) is in revenue_out_of_window. Every ratio is
 -- recomputed from sums and is NULL, not an error, where the denominator is 0; a dashboard
--- over a date range does the same (ROAS = SUM(revenue)/SUM(cost)).
+-- over a date range does the same (ROAS = SUM(revenue)/SUM(cost)); the sums and ratios
+-- are conf/measures.py's.
 SELECT
   day,
   {dimensions},
-  sum(impressions) AS impressions,
-  sum(clicks) AS clicks,
-  sum(conversions) AS conversions,
-  sum(cost) AS cost,
-  sum(revenue) AS revenue,
-  sum(revenue) / nullif(sum(cost), 0) AS roas,
-  CAST(sum(clicks) AS double) / nullif(sum(impressions), 0) AS ctr,
-  CAST(sum(conversions) AS double) / nullif(sum(clicks), 0) AS cvr,
+  {sums},
+  {ratios},
   sum(attribution_lag_seconds_sum) / nullif(sum(attribution_lags), 0) AS avg_attribution_lag_seconds,
   sum(revenue_out_of_window) AS revenue_out_of_window,
   sum(ineligible_impressions) AS ineligible_impressions

@@ -64,15 +64,28 @@ def test_every_card_is_a_query_over_the_views_with_known_filters():
         assert "${" not in card.sql  # file templates filled in
 
 
-def test_cards_share_one_definition_of_each_measure():
-    """ROAS, CTR and CVR are ratios of sums, written once (measures.sql): every card that
-    shows revenue defines ROAS with the same text, so two cards cannot disagree."""
-    roas = "sum(revenue) / nullif(sum(cost), 0) AS roas"
+def test_cards_views_and_demo_share_one_definition_of_each_measure():
+    """ROAS, CTR and CVR are ratios of sums, written once (conf/measures.py): every card that
+    shows revenue, every performance view and `make demo` define them with the same text,
+    so no two can disagree, and no other source file spells one out."""
+    from conf.measures import RATIOS
+    from conf.settings import REPO_ROOT
+    from dashboards import trino_views
+    from jobs import demo
+
+    ratios = [f"{expression} AS {name}" for name, expression in RATIOS]
     measure_cards = [card for card in SPEC["dashboard"]["cards"] if "sum(revenue)" in card.sql]
     assert {card.key for card in measure_cards} >= {"totals", "daily_trend", "by_campaign", "top_creatives"}
-    for card in measure_cards:
-        assert card.sql.count(roas) == 1, card.key
-        assert "avg(" not in card.sql.lower(), card.key  # never an average of ratios
+    views = [trino_views.select_sql(name) for name in trino_views.view_names() if name.endswith("performance_daily")]
+    demo_sql = demo.ROAS_SQL.format(sums=demo.sums_sql(), ratios=demo.ratios_sql(), performance_rollup="t")
+    assert len(views) == 4
+    for sql in [*(card.sql for card in measure_cards), *views, demo_sql]:
+        assert all(sql.count(ratio) == 1 for ratio in ratios), sql
+        assert "avg(" not in sql.lower(), sql  # never an average of ratios
+    spelled_out = [str(path.relative_to(REPO_ROOT)) for folder in ("dashboards", "jobs", "conf")
+                   for path in (REPO_ROOT / folder).rglob("*") if path.suffix in (".py", ".sql", ".json")
+                   and "nullif(sum(cost)" in path.read_text()]
+    assert spelled_out == ["conf/measures.py"]
 
 
 def test_every_filter_reaches_every_card_and_the_layout_fits_without_overlap():
