@@ -11,14 +11,13 @@ applied with one atomic Iceberg MERGE (dims/scd2.py).
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-
 from conf.settings import get_settings
+from jobs.cli import job_parser, job_session
 from dims.dimensions import COLUMN_TYPES, DIMENSIONS
 from dims.scd2 import Dimension, SnapshotError, apply_snapshot, ddl
 
@@ -64,21 +63,15 @@ def run(spark, dimension: Dimension, paths: list[Path]) -> list[dict]:
 
 def main(argv: list[str] | None = None) -> int:
     settings = get_settings()
-    parser = argparse.ArgumentParser(prog="campaign_scd2_job.py", description=__doc__.split("\n\n")[0])
+    parser = job_parser("campaign_scd2_job.py", __doc__, settings)
     parser.add_argument("--dimension", choices=sorted(DIMENSIONS), default="campaigns")
     parser.add_argument("--snapshot", action="append", type=Path, help="a snapshot file (repeatable, applied in order)")
     parser.add_argument("--landing-dir", type=Path, help="default: RUNTIME_DIR/landing/<dimension>")
     parser.add_argument("--all", action="store_true", help="apply every landing snapshot newer than the dimension")
-    parser.add_argument("--table-prefix", default=settings.table_namespace_prefix)
     args = parser.parse_args(argv)
-
-    from stack.preflight import require
-    from conf.spark_session import build_spark
-
-    require(settings, "s3", "catalog")
     dimension = DIMENSIONS[args.dimension](args.table_prefix)
     landing = args.landing_dir or Path(settings.runtime_dir) / "landing" / args.dimension
-    spark = build_spark(f"scd2-{args.dimension}", settings)
+    spark = job_session(f"scd2-{args.dimension}", settings, "s3", "catalog")
     if args.snapshot:
         paths = args.snapshot
     else:

@@ -24,6 +24,7 @@ from pathlib import Path
 from conf.settings import Settings, get_settings
 from conf.spark_session import build_spark
 from conf.tables import Tables, ensure_tables
+from jobs.cli import job_parser
 from jobs.attribution_batch import AttributionBatch, writer_id_for
 from jobs.bronze_sink import committed_ranges, resume_offsets
 from jobs.checkpoint_lock import CheckpointLock
@@ -82,7 +83,7 @@ def kafka_source(spark, settings: Settings, topic: str, starting_offsets: str, m
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     settings = get_settings()
-    parser = argparse.ArgumentParser(prog="attribution_streaming_job.py", description=__doc__.split("\n\n")[0])
+    parser = job_parser("attribution_streaming_job.py", __doc__, settings)
     parser.add_argument("--trigger", choices=["processing-time", "available-now"], default="processing-time",
                         help=f"available-now drains what is in Kafka and stops; processing-time runs every "
                              f"TRIGGER_INTERVAL ({settings.trigger_interval})")
@@ -94,8 +95,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--topic", default=settings.kafka_topic)
     parser.add_argument("--max-offsets-per-trigger", type=int, default=500_000,
                         help="bounds a micro-batch (0 = no bound)")
-    parser.add_argument("--table-prefix", default=settings.table_namespace_prefix,
-                        help="namespace prefix of every table (TABLE_NAMESPACE_PREFIX)")
     parser.add_argument("--sinks", default="bronze,audit,gold",
                         help="which tables to write; 'bronze' alone is an ingest-only run")
     parser.add_argument("--progress-every", type=float, default=30,

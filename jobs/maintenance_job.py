@@ -25,9 +25,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from functools import partial
 
-
 from conf.settings import CATALOG_NAME, Settings, get_settings
 from conf.tables import RANGES_PROPERTY, Tables
+from jobs.cli import job_parser, job_session
 from jobs.compaction import TARGET_FILE_BYTES, options_sql, rewrite_data_files_sql, timestamp_sql, procedure_target
 from jobs.commits import first_line, is_commit_conflict
 
@@ -165,9 +165,7 @@ def run_once(spark, tables: Tables, settings: Settings, now: datetime | None = N
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     settings = get_settings()
-    parser = argparse.ArgumentParser(prog="maintenance_job.py", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--table-prefix", default=settings.table_namespace_prefix,
-                        help="namespace prefix of every table (TABLE_NAMESPACE_PREFIX)")
+    parser = job_parser("maintenance_job.py", __doc__, settings)
     parser.add_argument("--every", type=float, default=0,
                         help="minutes between runs; 0 runs once (an in-job schedule beside the streaming job)")
     return parser.parse_args(argv)
@@ -176,11 +174,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     settings = get_settings()
-    from stack.preflight import require
-    from conf.spark_session import build_spark
-
-    require(settings, "s3", "catalog")
-    spark = build_spark("table-maintenance", settings)
+    spark = job_session("table-maintenance", settings, "s3", "catalog")
     tables = Tables(args.table_prefix)
     while True:
         before = {t: file_counts(spark, t) for t in (tables.bronze, tables.gold) if spark.catalog.tableExists(t)}

@@ -13,13 +13,12 @@ Gold those records alone imply.
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 
-
 from conf.settings import ValidationLimits, get_settings
 from conf.tables import AttributionRules, Tables, gold_ddl, load_rules
+from jobs.cli import job_parser, job_session
 from jobs.gold_merge import derive_gold
 from jobs.transforms import parse_records, to_touches, touches_by_impression, with_validation
 
@@ -55,18 +54,13 @@ def replayed_gold(bronze, rules: AttributionRules, limits: ValidationLimits = Va
 
 def main(argv: list[str] | None = None) -> int:
     settings = get_settings()
-    parser = argparse.ArgumentParser(prog="replay_job.py", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--table-prefix", default=settings.table_namespace_prefix)
+    parser = job_parser("replay_job.py", __doc__, settings)
     parser.add_argument("--target", help="table to (re)create; default: <gold>_replay")
     parser.add_argument("--since", help="only records that arrived at or after this time (ISO, UTC)")
     parser.add_argument("--until", help="only records that arrived before this time (ISO, UTC)")
     args = parser.parse_args(argv)
 
-    from stack.preflight import require
-    from conf.spark_session import build_spark
-
-    require(settings, "s3", "catalog")
-    spark = build_spark("replay", settings)
+    spark = job_session("replay", settings, "s3", "catalog")
     tables = Tables(args.table_prefix)
     target = args.target or f"{tables.gold}_replay"
     if target == tables.gold:

@@ -17,16 +17,15 @@ by a replay) the refresh starts over from all of Gold.
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-
 from conf.settings import get_settings
-from conf.tables import Tables
 from conf.gold_days import days_predicate
+from conf.tables import Tables
+from jobs.cli import job_parser, job_session
 
 GOLD_SNAPSHOT_PROPERTY = "lakehouse.rollup.gold-snapshot-id"
 ROUTINE_DISPOSITIONS = ("ATTRIBUTED", "CLICK", "IMPRESSION")  # what the dispositions rollup leaves out
@@ -164,19 +163,14 @@ def refresh_all(spark, tables: Tables) -> list[dict]:
 
 def main(argv: list[str] | None = None) -> int:
     settings = get_settings()
-    parser = argparse.ArgumentParser(prog="rollup_job.py", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--table-prefix", default=settings.table_namespace_prefix,
-                        help="namespace prefix of every table (TABLE_NAMESPACE_PREFIX)")
+    parser = job_parser("rollup_job.py", __doc__, settings)
     parser.add_argument("--every", type=float, default=0,
                         help="seconds between refreshes; 0 refreshes once (run it beside the streaming job "
                              "with e.g. --every 60: dashboards then trail Gold by about a minute)")
     args = parser.parse_args(argv)
-    from stack.preflight import require
-    from conf.spark_session import build_spark
     from conf.tables import ensure_tables
 
-    require(settings, "s3", "catalog")
-    spark = build_spark("rollups", settings)
+    spark = job_session("rollups", settings, "s3", "catalog")
     tables = Tables(args.table_prefix)
     ensure_tables(spark, tables)
     while True:

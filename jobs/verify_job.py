@@ -8,12 +8,11 @@ than last_updated_ts different) with examples, and exits non-zero if any do.
 
 from __future__ import annotations
 
-import argparse
 import sys
-
 
 from conf.settings import get_settings
 from conf.tables import Tables
+from jobs.cli import job_parser, job_session
 from jobs.gold_merge import GOLD_COLUMNS
 
 COMPARED = tuple(c for c in GOLD_COLUMNS if c != "last_updated_ts")
@@ -31,17 +30,12 @@ def differences(live, replayed):
 
 def main(argv: list[str] | None = None) -> int:
     settings = get_settings()
-    parser = argparse.ArgumentParser(prog="verify_job.py", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--table-prefix", default=settings.table_namespace_prefix)
+    parser = job_parser("verify_job.py", __doc__, settings)
     parser.add_argument("--replayed", help="default: <gold>_replay")
     parser.add_argument("--examples", type=int, default=5)
     args = parser.parse_args(argv)
 
-    from stack.preflight import require
-    from conf.spark_session import build_spark
-
-    require(settings, "s3", "catalog")
-    spark = build_spark("verify", settings)
+    spark = job_session("verify", settings, "s3", "catalog")
     tables = Tables(args.table_prefix)
     replayed = args.replayed or f"{tables.gold}_replay"
     diff = differences(spark.table(tables.gold), spark.table(replayed)).persist()

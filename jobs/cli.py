@@ -1,0 +1,29 @@
+"""The jobs' shared command-line preamble: one parser shape (a description from the
+module's docstring, --table-prefix) and one way to start — the services a job needs are
+checked first (an `error:` line naming what is down and how to start it, exit 1), then
+the one SparkSession factory."""
+
+from __future__ import annotations
+
+import argparse
+
+from conf.settings import Settings, get_settings
+
+
+def job_parser(prog: str, doc: str | None, settings: Settings | None = None) -> argparse.ArgumentParser:
+    """A parser whose description is the first paragraph of `doc` and which takes
+    --table-prefix (TABLE_NAMESPACE_PREFIX)."""
+    settings = settings or get_settings()
+    parser = argparse.ArgumentParser(prog=prog, description=(doc or "").split("\n\n")[0])
+    parser.add_argument("--table-prefix", default=settings.table_namespace_prefix,
+                        help="namespace prefix of every table (TABLE_NAMESPACE_PREFIX; default: none)")
+    return parser
+
+
+def job_session(app_name: str, settings: Settings, *services: str, **spark_options: str):
+    """The job's SparkSession, once `services` (names of stack.preflight checks) answer."""
+    from conf.spark_session import build_spark
+    from stack.preflight import require
+
+    require(settings, *services)
+    return build_spark(app_name, settings, **spark_options)
