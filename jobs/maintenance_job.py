@@ -29,7 +29,7 @@ from conf.settings import CATALOG_NAME, Settings, get_settings
 from conf.tables import RANGES_PROPERTY, Tables
 from jobs.cli import job_parser, job_session
 from jobs.compaction import TARGET_FILE_BYTES, options_sql, rewrite_data_files_sql, timestamp_sql, procedure_target
-from jobs.commits import first_line, is_commit_conflict
+from jobs.commits import is_commit_conflict
 
 def bronze_compaction_sql(bronze: str, closed_before: datetime) -> str:
     # Records whose time did not parse sit in the NULL hour, appended to by every batch:
