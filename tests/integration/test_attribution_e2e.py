@@ -18,10 +18,10 @@ pytestmark = pytest.mark.stack
 
 @pytest.fixture(scope="module")
 def pipeline_run(stack, spark, settings, tmp_path_factory):
-    scenario = Scenario.generated("e2e", tmp_path_factory.mktemp("e2e"), 12_000, 21, settings,
+    scenario = Scenario.generated("e2e", tmp_path_factory.mktemp("e2e"), 30_000, 21, settings,
                                   # progress written every 2 s by the job's thread, beside the batches;
                                   # the Gold days a batch wrote compacted after every batch
-                                  job_args=["--max-offsets-per-trigger", "4500", "--progress-every", "2",
+                                  job_args=["--max-offsets-per-trigger", "10000", "--progress-every", "2",
                                             "--compact-every", "1"])
     job = scenario.drain()
     records = scenario.records()
@@ -61,7 +61,7 @@ def test_in_job_compaction_leaves_one_data_file_per_gold_partition(spark, pipeli
     assert len(compactions) == len(batches) and all("compact " in line for line in batches), pipeline_run["log"]
     files = spark.sql(f"SELECT max(file_count) AS most, count(*) AS partitions "
                       f"FROM {pipeline_run['tables'].gold}.partitions").first()
-    assert files.partitions >= 8 and files.most == 1
+    assert files.partitions >= 8 and files.most == 1, "\n".join(compactions)
 
 
 def test_audit_equals_the_oracle(spark, pipeline_run):
