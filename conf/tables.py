@@ -53,6 +53,14 @@ class Tables:
         return self._name("ops", "stream_progress")
 
     @property
+    def dim_campaigns(self) -> str:
+        return self._name("dims", "dim_campaigns")
+
+    @property
+    def dim_users(self) -> str:
+        return self._name("dims", "dim_users")
+
+    @property
     def namespaces(self) -> tuple[str, ...]:
         return tuple(f"{CATALOG_NAME}.{self.prefix}{name}" for name in ("bronze", "gold", "conf", "ops", "dims"))
 

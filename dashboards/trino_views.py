@@ -66,7 +66,7 @@ def placeholders(prefix: str = "") -> dict[str, str]:
         "stream_progress": tables.stream_progress,
         "gold_namespace": f"{CATALOG_NAME}.{prefix}gold",
         "ops_namespace": f"{CATALOG_NAME}.{prefix}ops",
-        "dim_campaigns": f"{CATALOG_NAME}.{prefix}dims.dim_campaigns",
+        "dim_campaigns": tables.dim_campaigns,
         "sums": sums_sql(),
         "ratios": ratios_sql(),
     }

@@ -3,7 +3,7 @@ change what opens a new version (tracked, Type 2) and what is overwritten (Type 
 
 from __future__ import annotations
 
-from conf.settings import CATALOG_NAME
+from conf.tables import Tables
 from dims.scd2 import Dimension
 
 COLUMN_TYPES = {
@@ -14,7 +14,7 @@ COLUMN_TYPES = {
 
 def campaigns(prefix: str = "") -> Dimension:
     return Dimension(
-        table=f"{CATALOG_NAME}.{prefix}dims.dim_campaigns",
+        table=Tables(prefix).dim_campaigns,
         natural_key="campaign_id",
         surrogate_key="campaign_key",
         tracked=("budget_amount", "budget_type", "status"),  # finance needs these as of each impression
@@ -24,7 +24,7 @@ def campaigns(prefix: str = "") -> Dimension:
 
 def users(prefix: str = "") -> Dimension:
     return Dimension(
-        table=f"{CATALOG_NAME}.{prefix}dims.dim_users",
+        table=Tables(prefix).dim_users,
         natural_key="user_id",
         surrogate_key="user_key",
         tracked=("country", "platform", "age_band"),

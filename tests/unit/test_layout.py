@@ -26,7 +26,8 @@ def imports(path: Path) -> set[str]:
     names = set()
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names.add(node.module)
+            # `from jobs import replay_job` imports the module jobs.replay_job
+            names.update({node.module, *(f"{node.module}.{alias.name}" for alias in node.names)})
         elif isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)
     return {name for name in names if name.split(".")[0] in PACKAGES}
@@ -77,5 +78,8 @@ def test_conf_is_the_floor_and_no_job_imports_another_job():
     assert {name: targets for name, targets in upward.items() if targets} == {}
     entry_points = {name for name, path in modules().items()
                     if name.startswith(("jobs.", "dims.")) and "__main__" in path.read_text()}
-    crossing = {name: sorted(targets & entry_points) for name, targets in edges.items() if name in entry_points}
+    # `make demo` is the one orchestrator: it runs the generator, the streaming job and the
+    # rollups in one process, one JVM, by calling their main().
+    crossing = {name: sorted(targets & entry_points) for name, targets in edges.items()
+                if name in entry_points and name != "jobs.demo"}
     assert {name: targets for name, targets in crossing.items() if targets} == {}
