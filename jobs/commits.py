@@ -35,14 +35,14 @@ def retry_on_conflict(spark, table: str, action: Callable[[], T], attempts: int 
     """`action()`, run again (after `REFRESH TABLE table` and a growing pause) while it
     loses a commit race, at most `attempts` times; any other error is raised at once.
     `on_retry(next_attempt)` runs before each new attempt (to log, to drop derived state)."""
-    for attempt in range(1, attempts + 1):
+    for attempt in range(1, attempts):
         try:
             return action()
         except Exception as error:  # noqa: BLE001 - only commit conflicts are retried
-            if attempt == attempts or not is_commit_conflict(error):
+            if not is_commit_conflict(error):
                 raise
             if on_retry is not None:
                 on_retry(attempt + 1)
             spark.sql(f"REFRESH TABLE {table}")
             time.sleep(attempt)
-    raise AssertionError("unreachable")
+    return action()

@@ -22,10 +22,9 @@ from conf.tables import TOUCH_FIELDS
 # would otherwise become its Java rendering). The other fields are read as strings: a wrong
 # type must become BAD_VALUE, not a parse error.
 STRING_FIELDS = (*ID_FIELDS, *ATTRIBUTE_FIELDS)
-RAW_FIELDS = READ_FIELDS
 CORRUPT = "_corrupt_record"
 PAYLOAD_SCHEMA = StructType([StructField(name, VariantType() if name in STRING_FIELDS else StringType())
-                             for name in (*RAW_FIELDS, CORRUPT)])
+                             for name in (*READ_FIELDS, CORRUPT)])
 # Strict JSON: Spark's parser accepts single quotes and NaN/Infinity literals by default.
 JSON_OPTIONS = {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT,
                 "allowSingleQuotes": "false", "allowNonNumericNumbers": "false"}
@@ -74,7 +73,7 @@ def parse_records(kafka_records: DataFrame) -> DataFrame:
     # parse error and `raw`, it would otherwise be evaluated (interpreted) several times.
     payload = F.from_json(value, PAYLOAD_SCHEMA, JSON_OPTIONS)
     raw = F.struct(*[F.expr(f"variant_get(json.{name}, '$', 'string')").alias(name) if name in STRING_FIELDS
-                     else F.col(f"json.{name}").alias(name) for name in RAW_FIELDS])
+                     else F.col(f"json.{name}").alias(name) for name in READ_FIELDS])
 
     def nonstring(names):
         return F.concat_ws(", ", *[

@@ -27,7 +27,8 @@ from typing import IO, Iterator, NamedTuple
 
 from conf.events import SCHEMA_VERSION
 from producers.catalog import AdWorld, build_world
-from stack.kafka_admin import ensure_topic, reachable
+from stack.kafka_admin import ensure_topic
+from stack.preflight import tcp_reachable
 
 DAY = 86_400.0
 INVALID_CLASSES = ("parse_error", "missing_key", "unknown_type", "bad_value", "bad_timestamp")
@@ -245,7 +246,7 @@ class KafkaSink:
     def __init__(self, bootstrap: str, topic: str, partitions: int) -> None:
         from confluent_kafka import KafkaException, Producer
 
-        if not reachable(bootstrap):
+        if not tcp_reachable(bootstrap, timeout=3.0):
             raise SystemExit(f"error: Kafka not reachable at {bootstrap} — run `make stack-up`")
         try:
             ensure_topic(bootstrap, topic, partitions)

@@ -3,14 +3,6 @@ through confluent-kafka)."""
 
 from __future__ import annotations
 
-from stack.preflight import tcp_reachable
-
-
-def reachable(bootstrap: str, timeout_s: float = 3.0) -> bool:
-    """Whether any bootstrap address accepts a TCP connection (librdkafka would otherwise
-    keep reconnecting quietly until its timeouts run out)."""
-    return tcp_reachable(bootstrap, timeout_s)
-
 
 def admin_client(bootstrap: str):
     from confluent_kafka.admin import AdminClient
