@@ -3,6 +3,8 @@ through confluent-kafka)."""
 
 from __future__ import annotations
 
+from stack.preflight import tcp_reachable
+
 
 def admin_client(bootstrap: str):
     from confluent_kafka.admin import AdminClient
@@ -39,7 +41,7 @@ def kafka_ready(bootstrap: str, timeout_s: float = 3.0) -> bool:
     """Whether the broker answers a metadata request."""
     from confluent_kafka import KafkaException
 
-    if not reachable(bootstrap, timeout_s):
+    if not tcp_reachable(bootstrap, timeout_s):
         return False
     try:
         admin_client(bootstrap).list_topics(timeout=timeout_s)

@@ -8,6 +8,7 @@ import math
 from datetime import datetime, timezone
 
 from conf.tables import AttributionRules
+from tests.oracle import attribute
 
 GOLD_FIELDS = ("impression_id", "impression_id_day", "campaign_id", "creative_id", "user_id", "geo_country", "platform", "is_clicked",
                "is_converted", "impression_time", "click_time", "conversion_time", "cost", "revenue", "eligible",
@@ -120,3 +121,45 @@ def drop_namespaces(spark, tables) -> None:
     for namespace in tables.namespaces:
         if namespace.split(".", 1)[1] in existing:
             drop_namespace(spark, namespace)
+
+
+def batch_function(tables, writer: str, **options):
+    from jobs.attribution_batch import AttributionBatch
+
+    return AttributionBatch(AttributionRules(), writer, tables, **options)
+
+
+def assert_every_record_accounted_for(spark, tables, records, tag: str, expected=None) -> None:
+    """Bronze holds each record once; each is in Gold (as a touch) or in the audit, not both;
+    Gold and the audit equal the oracle."""
+    expected = expected or attribute(records)
+    for table in (tables.bronze, tables.gold, tables.audit):
+        spark.sql(f"REFRESH TABLE {table}")
+    topic = f"'hostile-{tag}'"
+    bronze = [(r.kafka_partition, r.kafka_offset) for r in spark.sql(
+        f"SELECT kafka_partition, kafka_offset FROM {tables.bronze} WHERE kafka_topic = {topic}").collect()]
+    assert sorted(bronze) == sorted((r["partition"], r["offset"]) for r in records)
+    audit = {(r.kafka_partition, r.kafka_offset): r.reason for r in spark.sql(
+        f"SELECT kafka_partition, kafka_offset, reason FROM {tables.audit} WHERE kafka_topic = {topic}").collect()}
+    assert audit == expected.audit
+    gold = gold_rows(spark, f"SELECT * FROM {tables.gold} WHERE impression_id LIKE '{tag}%'")
+    in_gold = {coordinates for row in gold.values() for coordinates in row["dispositions"]}
+    assert not in_gold & set(audit) and in_gold | set(audit) == set(bronze)
+    assert_gold_matches(gold, expected.gold)
+
+
+def tagged(records: list[dict], tag: str) -> list[dict]:
+    """Prefix every impression id that is a string (ids of examples sharing tables differ)."""
+    out = []
+    for r in records:
+        value = r["value"]
+        try:
+            payload = json.loads(value)
+        except (TypeError, ValueError):
+            out.append(r)
+            continue
+        if isinstance(payload, dict) and isinstance(payload.get("impression_id"), str):
+            payload["impression_id"] = tag + payload["impression_id"]
+            value = json.dumps(payload)
+        out.append({**r, "value": value})
+    return out

@@ -11,11 +11,10 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from conf.tables import AttributionRules, Tables, ensure_tables
+from conf.tables import AttributionRules
 from tests.attribution_helpers import (
     assert_gold_matches,
     compute_gold,
-    drop_namespaces,
     event,
     gold_rows,
     kafka_frame,
@@ -69,14 +68,6 @@ def test_spark_derivation_equals_the_oracle(spark, records):
     assert {key: value for row in gold.values() for key, value in row["dispositions"].items()} == expected.dispositions
 
 
-@pytest.fixture(scope="module")
-def merge_tables(spark):
-    tables = Tables(f"prop{uuid.uuid4().hex[:8]}_")
-    ensure_tables(spark, tables)
-    yield tables
-    drop_namespaces(spark, tables)
-
-
 def relabel(records: list[dict], tag: str) -> list[dict]:
     """Give one example's impressions ids of their own, so examples share a table."""
     import json
@@ -92,7 +83,7 @@ def relabel(records: list[dict], tag: str) -> list[dict]:
 @pytest.mark.spark
 @given(records=event_sets(), data=st.data())
 @settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-def test_any_order_and_batching_through_the_merge_gives_the_oracle(spark, merge_tables, records, data):
+def test_any_order_and_batching_through_the_merge_gives_the_oracle(spark, tables, records, data):
     from jobs.attribution_batch import AttributionBatch
 
     assume(records)
@@ -107,12 +98,12 @@ def test_any_order_and_batching_through_the_merge_gives_the_oracle(spark, merge_
     records = order
     cuts = sorted(data.draw(st.lists(st.integers(1, max(len(order) - 1, 1)), max_size=2, unique=True)))
     batches = [order[a:b] for a, b in zip([0, *cuts], [*cuts, len(order)]) if order[a:b]]
-    apply = AttributionBatch(AttributionRules(), f"prop-{tag}", merge_tables)
+    apply = AttributionBatch(AttributionRules(), f"prop-{tag}", tables)
     topic = f"prop-{tag}"  # Kafka offsets are unique per topic: each example has its own
     for batch_id, batch in enumerate(batches):
         apply(kafka_frame(spark, batch, topic), batch_id)
 
-    query = f"SELECT * FROM {merge_tables.gold} WHERE impression_id LIKE '{tag}-%'"
+    query = f"SELECT * FROM {tables.gold} WHERE impression_id LIKE '{tag}-%'"
     after = gold_rows(spark, query)
     assert_gold_matches(after, attribute(records).gold)
 
@@ -120,5 +111,5 @@ def test_any_order_and_batching_through_the_merge_gives_the_oracle(spark, merge_
     apply(kafka_frame(spark, batches[0], topic), 0)
     apply(kafka_frame(spark, batches[-1], topic), len(batches))
     assert gold_rows(spark, query) == after
-    bronze = spark.sql(f"SELECT count(*) AS n FROM {merge_tables.bronze} WHERE kafka_topic = '{topic}'").first().n
+    bronze = spark.sql(f"SELECT count(*) AS n FROM {tables.bronze} WHERE kafka_topic = '{topic}'").first().n
     assert bronze == len(records)  # Bronze keys on Kafka offsets: neither the retry nor the replay appended

@@ -10,19 +10,17 @@ import json
 import uuid
 
 import pytest
-from hypothesis import HealthCheck, Phase, given, settings
-from hypothesis import strategies as st
 
-from conf.tables import AttributionRules, Tables, ensure_tables
+from conf.tables import AttributionRules
 from tests.attribution_helpers import (
-    T0,
+    assert_every_record_accounted_for,
     assert_gold_matches,
-    drop_namespaces,
+    batch_function,
     event,
     gold_rows,
     kafka_frame,
     record,
-    uuid7_id,
+    tagged,
 )
 from tests.oracle import attribute
 
@@ -85,56 +83,6 @@ def test_hostile_records_get_the_oracles_verdict(spark):
              if not audit.get(2 * number + 1) == oracle.get((0, 2 * number + 1)) == reason]
     assert not wrong, "(class, expected, engine, oracle): " + repr(wrong)
     assert set(audit) == {2 * n + 1 for n, (_, _, reason) in enumerate(HOSTILE) if reason}
-
-
-@pytest.fixture(scope="module")
-def tables(spark):
-    tables = Tables(f"hostile{uuid.uuid4().hex[:8]}_")
-    ensure_tables(spark, tables)
-    yield tables
-    drop_namespaces(spark, tables)
-
-
-def batch_function(tables, writer: str, **options):
-    from jobs.attribution_batch import AttributionBatch
-
-    return AttributionBatch(AttributionRules(), writer, tables, **options)
-
-
-def assert_every_record_accounted_for(spark, tables, records, tag: str, expected=None) -> None:
-    """Bronze holds each record once; each is in Gold (as a touch) or in the audit, not both;
-    Gold and the audit equal the oracle."""
-    expected = expected or attribute(records)
-    for table in (tables.bronze, tables.gold, tables.audit):
-        spark.sql(f"REFRESH TABLE {table}")
-    topic = f"'hostile-{tag}'"
-    bronze = [(r.kafka_partition, r.kafka_offset) for r in spark.sql(
-        f"SELECT kafka_partition, kafka_offset FROM {tables.bronze} WHERE kafka_topic = {topic}").collect()]
-    assert sorted(bronze) == sorted((r["partition"], r["offset"]) for r in records)
-    audit = {(r.kafka_partition, r.kafka_offset): r.reason for r in spark.sql(
-        f"SELECT kafka_partition, kafka_offset, reason FROM {tables.audit} WHERE kafka_topic = {topic}").collect()}
-    assert audit == expected.audit
-    gold = gold_rows(spark, f"SELECT * FROM {tables.gold} WHERE impression_id LIKE '{tag}%'")
-    in_gold = {coordinates for row in gold.values() for coordinates in row["dispositions"]}
-    assert not in_gold & set(audit) and in_gold | set(audit) == set(bronze)
-    assert_gold_matches(gold, expected.gold)
-
-
-def tagged(records: list[dict], tag: str) -> list[dict]:
-    """Prefix every impression id that is a string (ids of examples sharing tables differ)."""
-    out = []
-    for r in records:
-        value = r["value"]
-        try:
-            payload = json.loads(value)
-        except (TypeError, ValueError):
-            out.append(r)
-            continue
-        if isinstance(payload, dict) and isinstance(payload.get("impression_id"), str):
-            payload["impression_id"] = tag + payload["impression_id"]
-            value = json.dumps(payload)
-        out.append({**r, "value": value})
-    return out
 
 
 def test_one_batch_of_every_hostile_class_commits_and_loses_nothing(spark, tables):

@@ -10,9 +10,18 @@ import pytest
 
 from conf.settings import ValidationLimits
 from conf.tables import AttributionRules
-from tests.attribution_helpers import assert_gold_matches, compute_gold, event, gold_rows, kafka_frame, record
+from tests.attribution_helpers import (
+    assert_every_record_accounted_for,
+    assert_gold_matches,
+    batch_function,
+    compute_gold,
+    event,
+    gold_rows,
+    kafka_frame,
+    record,
+    tagged,
+)
 from tests.oracle import attribute
-from tests.spark.test_hostile_input import assert_every_record_accounted_for, batch_function, tagged, tables  # noqa: F401
 
 pytestmark = pytest.mark.spark
 
