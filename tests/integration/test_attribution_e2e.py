@@ -1,14 +1,20 @@
-"""End to end on the local stack: the generator (fixed seed, every fault on, simulated
-time) -> Kafka -> `spark-submit jobs/attribution_streaming_job.py --trigger available-now`
--> Bronze, audit and Gold equal the oracle computed from the generator's --output file,
-and Trino returns the same totals."""
+"""End to end on the local stack, with table maintenance running beside the job: the
+generator (fixed seed, every fault on, simulated time) -> Kafka -> `spark-submit
+jobs/attribution_streaming_job.py --trigger available-now` -> Bronze, audit and Gold equal
+the oracle computed from the generator's --output file, and Trino returns the same totals.
+While the job commits, compaction, delete-file rewrite and snapshot expiry run again and
+again against the same tables from a separate Spark driver (as in production); a final
+pass leaves Gold without delete files and Bronze in fewer files."""
 
 from __future__ import annotations
 
 import math
+import time
+from datetime import datetime, timezone
 
 import pytest
 
+from jobs.maintenance_job import file_counts, run_once
 from tests.attribution_helpers import assert_gold_matches, gold_rows
 from tests.oracle import attribute
 from tests.streaming_helpers import BATCH_LINE, Scenario
@@ -18,14 +24,37 @@ pytestmark = pytest.mark.stack
 
 @pytest.fixture(scope="module")
 def pipeline_run(stack, spark, settings, tmp_path_factory):
+    # Expire everything older than now (but never a writer's newest snapshot); orphan age 0 is
+    # not used: a file being written right now would look like an orphan.
+    maintenance = settings.model_copy(update={"maintenance_snapshot_retention_hours": 0,
+                                              "maintenance_retain_last": 3, "maintenance_closed_after_minutes": 0})
     scenario = Scenario.generated("e2e", tmp_path_factory.mktemp("e2e"), 30_000, 21, settings,
                                   # progress written every 2 s by the job's thread, beside the batches;
                                   # the Gold days a batch wrote compacted after every batch
-                                  job_args=["--max-offsets-per-trigger", "10000", "--progress-every", "2",
+                                  job_args=["--max-offsets-per-trigger", "7500", "--progress-every", "2",
                                             "--compact-every", "1"])
-    job = scenario.drain()
+    job = scenario.start("--trigger", "available-now")
+    reports = []
+    try:
+        assert job.wait_for_batches(1), job.tail()
+        while job.process.poll() is None:
+            reports.append(run_once(spark, scenario.tables, maintenance))
+            time.sleep(1)
+        assert job.process.wait(timeout=600) == 0, job.tail()
+    finally:
+        job.kill()
+    tables = scenario.tables
+    for table in (tables.bronze, tables.gold):
+        spark.sql(f"REFRESH TABLE {table}")
+    before = {t: file_counts(spark, t) for t in (tables.bronze, tables.gold)}
+    gold_files = spark.sql(f"SELECT max(file_count) AS most, count(*) AS partitions FROM {tables.gold}.partitions").first()
+    final_started = datetime.now(timezone.utc)
+    final = run_once(spark, tables, maintenance)
+    after = {t: file_counts(spark, t) for t in (tables.bronze, tables.gold)}
     records = scenario.records()
-    yield {"tables": scenario.tables, "records": records, "expected": attribute(records), "log": job.stdout}
+    yield {"scenario": scenario, "tables": tables, "records": records, "expected": attribute(records),
+           "log": "".join(job.log), "reports": reports, "final": final, "before": before, "after": after,
+           "final_started": final_started, "gold_files": gold_files}
     scenario.cleanup(spark)
 
 
@@ -54,13 +83,13 @@ def test_gold_equals_the_oracle(spark, pipeline_run):
 
 
 def test_in_job_compaction_leaves_one_data_file_per_gold_partition(spark, pipeline_run):
-    """Compaction ran between the batches (the oracle test above saw its result) and left
-    each Gold partition in one file: a MERGE reads one file per partition, not one per batch."""
+    """Compaction ran after every batch (the oracle test above saw its result) and, with the
+    maintenance passes beside it, left each Gold partition in one file when the job ended:
+    a MERGE reads one file per partition, not one per batch."""
     compactions = [line for line in pipeline_run["log"].splitlines() if "Gold compaction of" in line]
     batches = [line for line in pipeline_run["log"].splitlines() if BATCH_LINE.match(line)]
     assert len(compactions) == len(batches) and all("compact " in line for line in batches), pipeline_run["log"]
-    files = spark.sql(f"SELECT max(file_count) AS most, count(*) AS partitions "
-                      f"FROM {pipeline_run['tables'].gold}.partitions").first()
+    files = pipeline_run["gold_files"]  # when the job ended, before the final maintenance pass
     assert files.partitions >= 8 and files.most == 1, "\n".join(compactions)
 
 
@@ -117,3 +146,38 @@ def test_stream_progress_gives_lag_and_latency_per_batch(trino_cursor, pipeline_
         event_times = [event["event_us"] for reason, event in (validate(r["value"], r["arrival_ms"] * 1000) for r in in_batch) if not reason]
         assert round(max_event_seconds * 1_000_000) == max(event_times)
         assert latency_ms is not None  # simulated event times lie months back: the figure is large
+
+
+def test_maintenance_ran_several_times_during_ingest(pipeline_run):
+    """Several full passes while batches committed; a MERGE that lost a race was re-planned."""
+    concurrent = [step for report in pipeline_run["reports"] for step in report]
+    assert len(pipeline_run["reports"]) >= 2
+    done = {(s["table"].rsplit(".", 1)[1], s["step"]) for s in concurrent if s["outcome"] == "done"}
+    assert ("ad_events", "compact closed hours") in done
+    assert ("ad_performance_state", "rewrite position deletes") in done
+    assert ("ad_performance_state", "expire snapshots") in done
+
+
+def test_a_quiet_pass_leaves_gold_without_delete_files_and_bronze_compacted(spark, pipeline_run):
+    bronze, gold = pipeline_run["scenario"].tables.bronze, pipeline_run["scenario"].tables.gold
+    assert pipeline_run["after"][gold]["delete files"] == 0, pipeline_run["final"]
+    # Every closed event hour of Bronze is down to one file (Bronze partitions by event hour).
+    assert spark.sql(f"SELECT max(file_count) AS files FROM {bronze}.partitions").first().files == 1
+    assert all(step["outcome"] == "done" for step in pipeline_run["final"])
+
+
+def test_the_newest_offset_ranges_survive_expiry(spark, pipeline_run):
+    """A restarted job finds every offset Bronze holds in the newest snapshot with ranges."""
+    from jobs.bronze_sink import committed_ranges, merge_ranges
+
+    scenario = pipeline_run["scenario"]
+    sent = merge_ranges(*({(scenario.topic, r["partition"]): [[r["offset"], r["offset"]]]} for r in scenario.records()))
+    spark.sql(f"REFRESH TABLE {scenario.tables.bronze}")
+    assert spark.sql(f"SELECT count(*) AS n FROM {scenario.tables.bronze}.snapshots "
+                     "WHERE summary['lakehouse.kafka-ranges'] IS NOT NULL").first().n >= 1
+    assert committed_ranges(spark, scenario.tables.bronze)[0] == sent
+    # Gold has no writer id: only the newest `maintenance_retain_last` (3) snapshots from
+    # before the final pass survive it (its own rewrite commits come after).
+    started = pipeline_run["final_started"].strftime("%Y-%m-%d %H:%M:%S")
+    assert spark.sql(f"SELECT count(*) AS n FROM {scenario.tables.gold}.snapshots "
+                     f"WHERE committed_at < TIMESTAMP '{started} UTC'").first().n <= 3

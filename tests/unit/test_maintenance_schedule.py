@@ -1,10 +1,11 @@
-"""The streaming job's in-job compaction schedule and statement (no Spark)."""
+"""The streaming job's in-job compaction schedule and statement, and the maintenance job's expire statement (no Spark)."""
 
 from __future__ import annotations
 
 from datetime import date
 
 from jobs.compaction import ActiveDayCompaction, active_gold_compaction_sql
+from jobs.maintenance_job import expire_snapshots_sql
 
 
 def test_compaction_is_due_after_every_n_batches_that_wrote_gold():
@@ -31,3 +32,9 @@ def test_statement_compacts_only_the_active_days_quoted_for_the_procedure():
     assert "where => '(impression_id_day IN (DATE ''2026-11-23'') OR impression_id_day IS NULL)'" in sql
     assert "'min-input-files', '2'" in sql and "'remove-dangling-deletes', 'true'" in sql
     assert f"'target-file-size-bytes', '{32 * 1024 * 1024}'" in sql
+
+
+def test_expire_statement_names_the_snapshots():
+    assert expire_snapshots_sql("lakehouse.gold.t", [3, 5]) == (
+        "CALL lakehouse.system.expire_snapshots(table => 'lakehouse.gold.t', "
+        "older_than => TIMESTAMP '1970-01-01 00:00:00 UTC', snapshot_ids => array(3, 5))")
