@@ -144,36 +144,41 @@ def test_lateness_at_the_threshold_is_not_late(spark):
     assert gold["imp-1"]["late_by_ms"] == 3_600_000 and gold["imp-1"]["is_late"] is False
 
 
-@pytest.mark.parametrize(
-    ("value", "reason"),
-    [
-        ("not json", "PARSE_ERROR"),
-        ('{"event_id": "x", "event_type": "CLI', "PARSE_ERROR"),
-        ("[1, 2]", "PARSE_ERROR"),
-        (None, "PARSE_ERROR"),
-        ({k: v for k, v in event("CLICK", "c9", 1).items() if k != "event_id"}, "MISSING_KEY"),
-        (event("CLICK", "c9", 1, impression_id=" "), "MISSING_KEY"),
-        ({k: v for k, v in event("CLICK", "c9", 1).items() if k != "event_timestamp"}, "MISSING_KEY"),
-        (event("IMPRESSION", "e9", 1, campaign_id=""), "MISSING_KEY"),
-        (event("VIEW", "e9", 1), "UNKNOWN_TYPE"),
-        (event("impression", "e9", 1), "UNKNOWN_TYPE"),
-        (event("IMPRESSION", "e9", 1, bid_price=-0.5), "BAD_VALUE"),
-        (event("CONVERSION", "v9", 1, conversion_value="lots"), "BAD_VALUE"),
-        (event("CLICK", "c9", 1, event_timestamp="yesterday"), "BAD_VALUE"),
-        (event("CLICK", "c9", 1, event_timestamp="1e999"), "BAD_VALUE"),
-        (event("CLICK", "c9", 1, event_timestamp="NaN"), "BAD_VALUE"),
-    ],
-)
-def test_invalid_records_are_audited_not_attributed(spark, value, reason):
+INVALID = [  # (Kafka value, reason)
+    ("not json", "PARSE_ERROR"),
+    ('{"event_id": "x", "event_type": "CLI', "PARSE_ERROR"),
+    ("[1, 2]", "PARSE_ERROR"),
+    (None, "PARSE_ERROR"),
+    ({k: v for k, v in event("CLICK", "c9", 1).items() if k != "event_id"}, "MISSING_KEY"),
+    (event("CLICK", "c9", 1, impression_id=" "), "MISSING_KEY"),
+    ({k: v for k, v in event("CLICK", "c9", 1).items() if k != "event_timestamp"}, "MISSING_KEY"),
+    (event("IMPRESSION", "e9", 1, campaign_id=""), "MISSING_KEY"),
+    (event("VIEW", "e9", 1), "UNKNOWN_TYPE"),
+    (event("impression", "e9", 1), "UNKNOWN_TYPE"),
+    (event("IMPRESSION", "e9", 1, bid_price=-0.5), "BAD_VALUE"),
+    (event("CONVERSION", "v9", 1, conversion_value="lots"), "BAD_VALUE"),
+    (event("CLICK", "c9", 1, event_timestamp="yesterday"), "BAD_VALUE"),
+    (event("CLICK", "c9", 1, event_timestamp="1e999"), "BAD_VALUE"),
+    (event("CLICK", "c9", 1, event_timestamp="NaN"), "BAD_VALUE"),
+]
+
+
+def test_invalid_records_are_audited_not_attributed(spark):
+    """Every case in one Spark job: record 2n is a valid impression of its own, 2n+1 the case."""
     from jobs.transforms import parse_records, to_audit, to_bronze, with_validation
     from tests.attribution_helpers import kafka_frame
 
-    records = [record(event("IMPRESSION", "e1", 0), 1, 0), record(value, 2, 1)]
+    records = [r for n, (value, _) in enumerate(INVALID)
+               for r in (record(event("IMPRESSION", f"e{n}", 0, impression_id=f"imp-v{n}"), 1, 2 * n),
+                         record(value, 2, 2 * n + 1))]
+    expected = {(0, 2 * n + 1): reason for n, (_, reason) in enumerate(INVALID)}
     validated = with_validation(parse_records(kafka_frame(spark, records)))
-    audit = to_audit(validated).collect()
-    assert [(row.kafka_offset, row.reason) for row in audit] == [(1, reason)]
-    assert attribute(records).audit == {(0, 1): reason}
-    bronze = to_bronze(validated).collect()
-    assert len(bronze) == 2 and bronze[1].raw_payload == records[1]["value"]
+    audit = {(row.kafka_partition, row.kafka_offset): row.reason for row in to_audit(validated).collect()}
+    wrong = [(INVALID[n], audit.get((0, 2 * n + 1))) for n in range(len(INVALID)) if audit.get((0, 2 * n + 1)) != INVALID[n][1]]
+    assert not wrong and audit == expected, "(case, engine): " + repr(wrong)
+    assert attribute(records).audit == expected
+    bronze = {row.kafka_offset: row.raw_payload for row in to_bronze(validated).collect()}
+    assert bronze == {r["offset"]: r["value"] for r in records}
     gold, _ = run(spark, records)
-    assert list(gold) == ["imp-1"] and set(gold["imp-1"]["dispositions"]) == {(0, 0)}
+    assert {key: set(row["dispositions"]) for key, row in gold.items()} == {
+        f"imp-v{n}": {(0, 2 * n)} for n in range(len(INVALID))}
