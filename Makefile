@@ -16,7 +16,7 @@ export PYSPARK_PYTHON := $(PY)
 export PYSPARK_DRIVER_PYTHON := $(PY)
 SPARK_SUBMIT := $(VENV)/bin/spark-submit
 
-.PHONY: help venv constraints doctor test test-unit test-spark demo stack-up stack-down stack-status up down \
+.PHONY: help venv constraints superset-constraints doctor test test-unit test-spark demo bi stack-up stack-down stack-status up down \
         generate campaign-feed attribution dims replay verify maintenance rollups dashboards metabase grafana \
         bench notebook clean
 
@@ -31,6 +31,13 @@ $(STAMP):
 	@rm -f $(VENV)/.installed-* && touch $@
 
 venv: $(STAMP) ## create .venv with the pinned dependencies
+
+superset-constraints: ## re-resolve Superset's venv (conf/superset/constraints.txt) after editing its requirements.txt
+	@rm -rf $(VENV)-superset-resolve && $(PYTHON) -m venv $(VENV)-superset-resolve
+	@$(VENV)-superset-resolve/bin/pip install -q -r conf/superset/requirements.txt
+	@{ grep '^#' conf/superset/constraints.txt; $(VENV)-superset-resolve/bin/pip freeze --all | grep -v '^pip=\|^setuptools=\|^wheel='; } \
+	  > conf/superset/constraints.txt.new && mv conf/superset/constraints.txt.new conf/superset/constraints.txt
+	@rm -rf $(VENV)-superset-resolve && echo "conf/superset/constraints.txt: $$(grep -vc '^#' conf/superset/constraints.txt) packages"
 
 constraints: ## re-resolve every Python package (transitive ones too) into constraints.txt, after editing pyproject.toml
 	@rm -rf $(VENV)-resolve && $(PYTHON) -m venv $(VENV)-resolve
@@ -48,8 +55,13 @@ test-unit: $(STAMP) ## unit tests only (no JVM, no services)
 test-spark: $(STAMP) ## unit and Spark tests (a local JVM, Iceberg in a temp directory, no services)
 	$(PY) -m pytest tests/unit tests/spark $(ARGS)
 
-demo: $(STAMP) stack-up ## local stack + events + pipeline, then a result from Trino
+demo: $(STAMP) ## local stack and Superset, events, the pipeline, a result from Trino and the dashboards' URLs
+	@$(PY) -m stack up --with superset
 	$(PY) -m jobs.demo $(ARGS)
+
+bi: $(STAMP) ## Superset on the local stack with "ROAS & Performance" and "Pipeline Ops" (first start installs it, ~3 min)
+	@$(PY) -m stack up --with superset
+	$(PY) -m dashboards.apply $(ARGS)
 
 stack-up: $(STAMP) ## start Kafka, SeaweedFS, Iceberg REST and Trino as local processes
 	@$(PY) -m stack up
@@ -93,7 +105,7 @@ maintenance: $(STAMP) ## compaction, delete-file rewrite, snapshot expiry, orpha
 rollups: $(STAMP) ## refresh the dashboard rollups from Gold (ARGS: --every 60 keeps refreshing)
 	$(SPARK_SUBMIT) jobs/rollup_job.py $(ARGS)
 
-dashboards: $(STAMP) ## Trino views; Metabase and Grafana bootstrap where they run
+dashboards: $(STAMP) ## Trino views; Superset, Metabase and Grafana dashboards where they run
 	$(PY) -m dashboards.apply $(ARGS)
 
 metabase: $(STAMP) ## Metabase: first-run setup, the Trino database and "ROAS & Performance" (METABASE_URL)

@@ -24,10 +24,14 @@ def ratios_sql(separator: str = ",\n  ") -> str:
     return separator.join(f"{expression} AS {name}" for name, expression in RATIOS)
 
 
+def view_measures() -> list[tuple[str, str]]:
+    """(name, expression) of every measure over rows of the performance views: what a
+    dashboard card selects, and what a BI tool's dataset declares as its metrics."""
+    return [*((name, f"sum({name})") for name in SUMS), *RATIOS,
+            ("avg_attribution_lag_seconds",
+             "sum(avg_attribution_lag_seconds * conversions) / nullif(sum(conversions), 0)"),
+            ("revenue_out_of_window", "sum(revenue_out_of_window)")]
+
+
 def view_measures_sql(separator: str = ",\n  ") -> str:
-    """The measures over rows of the performance views (what a dashboard card selects)."""
-    return separator.join([
-        sums_sql(separator), ratios_sql(separator),
-        "sum(avg_attribution_lag_seconds * conversions) / nullif(sum(conversions), 0) AS avg_attribution_lag_seconds",
-        "sum(revenue_out_of_window) AS revenue_out_of_window",
-    ])
+    return separator.join(f"{expression} AS {name}" for name, expression in view_measures())

@@ -100,6 +100,11 @@ class Settings(BaseSettings):
     grafana_admin_password: str = "lakehouse"
     bi_trino_host: str = "trino"
     bi_trino_port: int = 8080
+    # Superset runs on the local stack too (its own venv; `make bi`, `make demo`), on 127.0.0.1.
+    superset_port: int = 8088
+    superset_admin_user: str = "admin"
+    superset_admin_password: str = "lakehouse"
+    superset_secret_key: str = "local-stack-only-change-me-0f3c9a"  # signs sessions; set your own when exposed
 
     # Local stack
     runtime_dir: str = str(REPO_ROOT / ".stack")
@@ -140,6 +145,10 @@ class Settings(BaseSettings):
     @property
     def trino_url(self) -> str:
         return f"http://{self.trino_host}:{self.trino_port}"
+
+    @property
+    def superset_url(self) -> str:
+        return f"http://127.0.0.1:{self.superset_port}"
 
 
 def _port_of(address: str) -> int:

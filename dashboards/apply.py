@@ -1,6 +1,6 @@
-"""`make dashboards`: apply the Trino views of dashboards/trino/ (idempotent), then bootstrap
-Metabase and Grafana where they are reachable (the compose profile), and say what was done
-or skipped and why."""
+"""`make dashboards`: apply the Trino views of dashboards/trino/ (idempotent), then import
+Superset's dashboards (local stack, `make bi`) and bootstrap Metabase and Grafana (compose
+profile) where they are reachable, and say what was done or skipped and why."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import sys
 
 from stack.preflight import require
 from conf.settings import get_settings
-from dashboards import grafana_bootstrap, metabase_bootstrap
+from dashboards import grafana_bootstrap, metabase_bootstrap, superset_bootstrap
 from dashboards.trino_views import apply_views, qualified_name
 
 
@@ -34,6 +34,7 @@ def main(argv: list[str] | None = None) -> int:
         raise
     finally:
         connection.close()
+    superset_bootstrap.main(["--table-prefix", args.table_prefix])
     metabase_bootstrap.main()
     grafana_bootstrap.main()
     return 0

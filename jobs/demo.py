@@ -4,9 +4,10 @@
    fault) to Kafka topic `ad_events`, keyed by impression_id;
 2. the attribution job drains the topic (`--trigger available-now`) into Bronze, the
    audit table and Gold;
-3. the dashboard rollups are refreshed from Gold (jobs/rollup_job.py), so `make dashboards`
-   shows this run;
-4. Trino prints campaign ROAS from Gold and the audit's reasons.
+3. the dashboard rollups are refreshed from Gold (jobs/rollup_job.py);
+4. the Trino views are applied and, when Superset runs (`make demo` starts it), its
+   "ROAS & Performance" and "Pipeline Ops" dashboards imported;
+5. Trino prints campaign ROAS from Gold and the audit's reasons, then the dashboard URLs.
 
 Running it again resends the same events: Gold does not change (event_id dedup), Bronze
 keeps every copy, and the copies show up as DUPLICATE dispositions.
@@ -63,6 +64,25 @@ def query_trino(settings: Settings, sql: str) -> tuple[list[str], list[list]]:
         connection.close()
 
 
+def apply_dashboards(settings: Settings, prefix: str) -> dict[str, str]:
+    """The Trino views, then Superset's dashboards when it answers: {title: URL}."""
+    import trino
+
+    from dashboards import superset_bootstrap
+    from dashboards.trino_views import apply_views
+    from stack.preflight import http_status
+
+    connection = trino.dbapi.connect(host=settings.trino_host, port=settings.trino_port,
+                                     user=settings.trino_user, catalog=settings.catalog_name)
+    try:
+        apply_views(connection.cursor(), prefix)
+        if http_status(f"{settings.superset_url}/health") != 200:
+            return {}
+        return superset_bootstrap.apply(settings, prefix, connection.cursor())
+    finally:
+        connection.close()
+
+
 def print_table(columns: list[str], rows: list[list]) -> None:
     def cell(value) -> str:
         return f"{value:,.3f}" if isinstance(value, float) else f"{value:,}" if isinstance(value, int) else str(value)
@@ -90,20 +110,28 @@ def main(argv: list[str] | None = None) -> int:
     from producers import ad_traffic_generator
 
     started = time.monotonic()
-    print(f"1/4 generating {args.events:,} events (simulated time, faults at {args.fault_rate}) ...", flush=True)
+    print(f"1/5 generating {args.events:,} events (simulated time, faults at {args.fault_rate}) ...", flush=True)
     ad_traffic_generator.main(["--count", str(args.events), "--seed", str(args.seed),
                                "--all-faults", str(args.fault_rate)])
-    print(f"2/4 attribution job, draining Kafka ({time.monotonic() - started:.0f}s) ...", flush=True)
+    print(f"2/5 attribution job, draining Kafka ({time.monotonic() - started:.0f}s) ...", flush=True)
     attribution_streaming_job.main(["--trigger", "available-now"])
-    print(f"3/4 dashboard rollups ({time.monotonic() - started:.0f}s) ...", flush=True)
+    print(f"3/5 dashboard rollups ({time.monotonic() - started:.0f}s) ...", flush=True)
     rollup_job.main([])
-    print(f"4/4 querying Trino ({time.monotonic() - started:.0f}s)\n", flush=True)
+    print(f"4/5 Trino views and Superset dashboards ({time.monotonic() - started:.0f}s) ...", flush=True)
+    urls = apply_dashboards(settings, tables.prefix)
+    print(f"5/5 querying Trino ({time.monotonic() - started:.0f}s)\n", flush=True)
 
     print(f"campaign ROAS, top 10 by revenue ({tables.performance_rollup}, the numbers the dashboards show):")
     print_table(*query_trino(settings, ROAS_SQL.format(sums=sums_sql(), ratios=ratios_sql(),
                                                        performance_rollup=tables.performance_rollup)))
     print(f"\nwhat the audit caught ({tables.audit} and Gold dispositions):")
     print_table(*query_trino(settings, AUDIT_SQL.format(gold=tables.gold, audit=tables.audit)))
+    if urls:
+        print(f"\ndashboards (Superset; log in as {settings.superset_admin_user} / {settings.superset_admin_password}):")
+        for title, url in urls.items():
+            print(f"  {title:<20} {url}")
+    else:
+        print(f"\nno dashboards: Superset is not running at {settings.superset_url} (start it with `make bi`)")
     print(f"\ndone in {time.monotonic() - started:.0f}s; the stack stays up (make stack-status, make stack-down)")
     return 0
 

@@ -1,7 +1,7 @@
 """The local stack: Kafka, SeaweedFS S3, the Iceberg REST catalog and Trino as background
-processes on 127.0.0.1, without Docker.
+processes on 127.0.0.1, without Docker; Superset beside them on request.
 
-    python -m stack up | down | status
+    python -m stack up [--with superset] | down | status
 
 Downloads are cached by version under CACHE_DIR; logs, pid files and data live under
 RUNTIME_DIR. `up` is idempotent and health-checks every service; `down` stops whole
@@ -192,6 +192,24 @@ class Downloads:
             raise StackError(f"Maven could not resolve {name}:\n{result.stdout[-2000:]}{result.stderr[-2000:]}")
         (target / ".complete").touch()
 
+    def superset_venv(self) -> Path:
+        """Superset's own venv, keyed by its pins: a changed constraints file makes a new one."""
+        pins = CONF_DIR / "superset"
+        digest = hashlib.sha256((pins / "requirements.txt").read_bytes() + (pins / "constraints.txt").read_bytes())
+        target = self.root / f"superset-venv-{digest.hexdigest()[:12]}"
+        if (target / ".complete").exists():
+            return target
+        print(f"  installing Superset into {target} (~2 min, ~830 MB, once) ...", flush=True)
+        shutil.rmtree(target, ignore_errors=True)
+        for command in ([sys.executable, "-m", "venv", str(target)],
+                        [str(target / "bin" / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check",
+                         "-c", str(pins / "constraints.txt"), "-r", str(pins / "requirements.txt")]):
+            result = subprocess.run(command, capture_output=True, text=True)
+            if result.returncode != 0:
+                raise StackError(f"installing Superset failed (is PyPI reachable?):\n{result.stderr[-3000:]}")
+        (target / ".complete").touch()
+        return target
+
     def kafka(self) -> Path:
         pins = self.versions["kafka"]
         kafka, log4j, slf4j = pins["version"], pins["log4j"], pins["slf4j"]
@@ -327,6 +345,9 @@ class Service:
     healthy: Callable[[], bool]
     after_start: Callable[[], None] | None = None
     extra_ports: list[int] = field(default_factory=list)
+    # Started only when asked for (`up --with NAME`): Superset's venv is ~830 MB and its first
+    # start ~1 min, which the pipeline and most tests do not need.
+    optional: bool = False
 
 
 class LocalStack:
@@ -359,6 +380,8 @@ class LocalStack:
                 lambda: http_status(f"{s.catalog_uri}/v1/config") == 200,
             ),
             Service("trino", [s.trino_port], self._trino, lambda: trino_ready(s)),
+            Service("superset", [s.superset_port], self._superset,
+                    lambda: http_status(f"{s.superset_url}/health") == 200, optional=True),
         ]
 
     # --- per-service launch commands
@@ -440,6 +463,34 @@ class LocalStack:
         ]
         return command, env
 
+    def superset_env(self) -> dict[str, str]:
+        s = self.settings
+        return {"SUPERSET_CONFIG_PATH": str(CONF_DIR / "superset" / "superset_config.py"),
+                "SUPERSET_SECRET_KEY": s.superset_secret_key,
+                "SUPERSET_METADATA_DB": str(self._dir("superset") / "superset.db"),
+                "FLASK_APP": "superset", "PYTHONWARNINGS": "ignore"}
+
+    def _superset(self) -> tuple[list[str], dict[str, str]]:
+        s = self.settings
+        venv = self.downloads.superset_venv()
+        env = self.superset_env()
+        initialised = self._dir("superset") / "initialised"
+        if not initialised.exists():
+            print("  superset      first start: metadata database, admin user, roles (~1 min, once)", flush=True)
+            admin = s.superset_admin_user
+            for step in (["db", "upgrade"],
+                         ["fab", "create-admin", "--username", admin, "--firstname", admin, "--lastname", "admin",
+                          "--email", f"{admin}@lakehouse.local", "--password", s.superset_admin_password],
+                         ["init"]):
+                done = subprocess.run([str(venv / "bin" / "superset"), *step], env={**os.environ, **env},
+                                      cwd=self.runtime, capture_output=True, text=True)
+                if done.returncode != 0:
+                    raise StackError(f"superset {' '.join(step[:2])} failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
+            initialised.touch()
+        command = [str(venv / "bin" / "gunicorn"), "--workers", "1", "--threads", "4", "--timeout", "120",
+                   "--bind", f"127.0.0.1:{s.superset_port}", "superset.app:create_app()"]
+        return command, env
+
     def _create_topic(self) -> None:
         kafka_admin.ensure_topic(self.settings.kafka_bootstrap_servers, self.settings.kafka_topic,
                                  self.settings.kafka_partitions)
@@ -480,10 +531,12 @@ class LocalStack:
 
     # --- commands
 
-    def up(self) -> None:
+    def up(self, optional: tuple[str, ...] = ()) -> None:
         started = time.monotonic()
         launched: list[Service] = []
         for service in self.services:
+            if service.optional and service.name not in optional:
+                continue
             if self.process(service) and service.healthy():
                 print(f"  {service.name:<13} already running")
                 continue
@@ -594,7 +647,9 @@ class LocalStack:
         print(f"  {'service':<13} {'port':>5}  {'pid':>7}  state")
         for service in self.services:
             process = self.process(service)
-            if process is None:
+            if process is None and service.optional:
+                state = "not started (optional: make bi)"
+            elif process is None:
                 state, all_healthy = "stopped", False
             elif service.healthy():
                 state = "healthy"
@@ -632,11 +687,13 @@ def tail(path: Path, lines: int = 25) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m stack", description=__doc__.split("\n\n")[0])
     parser.add_argument("command", choices=["up", "down", "status", "doctor"])
+    parser.add_argument("--with", dest="optional", action="append", default=[], choices=["superset"],
+                        help="also start this optional service (up)")
     args = parser.parse_args(argv)
     stack = LocalStack()
     try:
         if args.command == "up":
-            stack.up()
+            stack.up(tuple(args.optional))
         elif args.command == "down":
             stack.down()
         elif args.command == "doctor":

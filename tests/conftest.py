@@ -24,7 +24,7 @@ def stack(settings):
     from stack.launcher import LocalStack
 
     local_stack = LocalStack(settings)
-    already_up = all(local_stack.process(s) and s.healthy() for s in local_stack.services)
+    already_up = all(local_stack.process(s) and s.healthy() for s in local_stack.services if not s.optional)
     if not already_up:
         local_stack.up()
     yield local_stack

@@ -20,53 +20,12 @@ from conf.settings import REPO_ROOT
 from conf.tables import Tables, ensure_tables
 from dashboards import grafana_bootstrap, metabase_bootstrap
 from dashboards.trino_views import qualified_name, qualify, view_names
-from tests.streaming_helpers import Scenario
 
 pytestmark = pytest.mark.stack
-START = datetime(2026, 1, 5, tzinfo=timezone.utc)
-SEED = 41
 
 
 def day_of(micros: int) -> str:
     return datetime.fromtimestamp(micros / 1e6, tz=timezone.utc).date().isoformat()
-
-
-@pytest.fixture(scope="module")
-def served(stack, spark, settings, tmp_path_factory):
-    """~12k impressions over ~33 h of event time (two UTC days), every fault on; campaign
-    budgets change every 12 h."""
-    from dims.campaign_scd2_job import run as run_dims
-    from dims.dimensions import campaigns
-    from jobs.attribution_streaming_job import parse_args, run as run_attribution
-    from jobs.rollup_job import refresh_all
-    from producers.ad_traffic_generator import main as generate
-    from producers.campaign_feed import FeedConfig, snapshots, write_snapshots
-
-    work = tmp_path_factory.mktemp("served")
-    scenario = Scenario("dash", work, 14_000, SEED, settings.kafka_partitions)
-    assert generate(["--count", "14000", "--seed", str(SEED), "--all-faults", "0.01", "--topic", scenario.topic,
-                     "--impressions-per-second", "0.1", "--start", START.isoformat(), "--output",
-                     str(scenario.output), "--quiet"]) == 0
-    run_attribution(parse_args(["--trigger", "available-now", "--topic", scenario.topic, "--table-prefix",
-                                scenario.tables.prefix, "--checkpoint", str(scenario.checkpoint),
-                                "--max-offsets-per-trigger", "5000"]))
-    series = snapshots(SEED, 4, START, timedelta(hours=12), 50,
-                       FeedConfig(budget_change_rate=0.5, absent_rate=0.0, null_rate=0.0, launched_share=1.0))
-    run_dims(spark, campaigns(scenario.tables.prefix), write_snapshots(work / "landing", series))
-    refresh_all(spark, scenario.tables)  # what `make rollups` does: the views read the rollups
-    records = scenario.records()
-    expected = scenario.expected()
-    yield {"scenario": scenario, "prefix": scenario.tables.prefix, "records": records, "expected": expected,
-           "series": series}
-    scenario.cleanup(spark)
-
-
-@pytest.fixture(scope="module")
-def applied(served):
-    from dashboards.apply import main as apply_dashboards
-
-    assert apply_dashboards(["--table-prefix", served["prefix"]]) == 0
-    return served
 
 
 def fetch(cursor, sql: str) -> list[dict]:

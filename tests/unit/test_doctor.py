@@ -8,7 +8,7 @@ from conf.settings import Settings
 from stack.launcher import LocalStack
 
 PORT_FIELDS = ("s3", "seaweedfs_master_port", "seaweedfs_volume_port", "seaweedfs_filer_port", "kafka",
-               "kafka_controller_port", "catalog", "trino_port")
+               "kafka_controller_port", "catalog", "trino_port", "superset_port")
 
 
 def free_ports(count: int) -> list[int]:

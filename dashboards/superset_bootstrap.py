@@ -1,0 +1,349 @@
+"""Superset dashboards as code: "ROAS & Performance" and "Pipeline Ops", imported
+idempotently (same UUIDs, overwrite) through Superset's REST API.
+
+Every chart reads a Trino view of dashboards/trino/ as a dataset; the performance datasets
+declare the shared measures of conf/measures.py as their metrics, so Superset, Metabase,
+Grafana and `make demo` compute ROAS, CTR and CVR the same way. The bundle is Superset's
+export format (YAML; written as JSON, which YAML reads)."""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+import uuid
+import zipfile
+from dataclasses import dataclass, field
+
+from conf.measures import view_measures
+from conf.settings import Settings, get_settings
+from dashboards.trino_views import qualified_name
+
+NAMESPACE = uuid.UUID("7c1e6a52-4b0d-4f4e-9a43-2f1c5a0d9e11")  # every asset's UUID derives from its name
+DATABASE_NAME = "Lakehouse (Trino)"
+DATE_TYPES = ("date", "timestamp")
+NO_FILTER = "No filter"
+PERFORMANCE_VIEWS = ("campaign_performance_daily", "creative_performance_daily", "country_performance_daily",
+                     "platform_performance_daily")
+
+
+def asset_uuid(*parts: str) -> str:
+    return str(uuid.uuid5(NAMESPACE, "/".join(parts)))
+
+
+def sql_metric(expression: str, label: str) -> dict:
+    return {"expressionType": "SQL", "sqlExpression": expression, "label": label}
+
+
+def where(expression: str) -> dict:
+    return {"expressionType": "SQL", "clause": "WHERE", "sqlExpression": expression}
+
+
+def day_range(column: str) -> dict:
+    """The adhoc filter a dashboard's time-range filter fills in."""
+    return {"expressionType": "SIMPLE", "clause": "WHERE", "subject": column, "operator": "TEMPORAL_RANGE",
+            "comparator": NO_FILTER}
+
+
+@dataclass
+class Chart:
+    key: str
+    title: str
+    view: str
+    viz: str
+    params: dict
+    width: int  # of the dashboard's 12 columns
+    height: int = 50
+    filters: list[dict] = field(default_factory=list)
+
+
+def big_number(key: str, title: str, view: str, metric, time_column: str | None, number_format: str,
+               extra_filters: tuple[dict, ...] = ()) -> Chart:
+    filters = [day_range(time_column)] if time_column else []
+    return Chart(key, title, view, "big_number_total",
+                 {"metric": metric, "y_axis_format": number_format, "header_font_size": 0.4,
+                  "subheader_font_size": 0.15, "subheader": ""}, 3, 30, [*filters, *extra_filters])
+
+
+def timeseries(key: str, title: str, view: str, x: str, metrics: list, width: int, viz: str = "echarts_timeseries_line",
+               groupby: list[str] | None = None, grain: str | None = None, extra_filters: tuple[dict, ...] = (),
+               stacked: bool = False) -> Chart:
+    return Chart(key, title, view, viz,
+                 {"x_axis": x, "time_grain_sqla": grain, "metrics": metrics, "groupby": groupby or [],
+                  "row_limit": 10000, "show_legend": True, "rich_tooltip": True, "markerEnabled": True,
+                  "stack": "Stack" if stacked else None, "x_axis_sort_asc": True, "truncateXAxis": True,
+                  "y_axis_format": "SMART_NUMBER", "x_axis_time_format": "smart_date"},
+                 width, 50, [day_range(x), *extra_filters])
+
+
+def table(key: str, title: str, view: str, groupby: list[str], metrics: list[str], width: int, limit: int = 1000,
+          order_by: str = "revenue") -> Chart:
+    return Chart(key, title, view, "table",
+                 {"query_mode": "aggregate", "groupby": groupby, "metrics": metrics, "row_limit": limit,
+                  "timeseries_limit_metric": order_by, "order_desc": True, "table_timestamp_format": "smart_date"},
+                 width, 50, [day_range("day")])
+
+
+MEASURES = [name for name, _ in view_measures()]
+ROAS_CHARTS = [
+    big_number("roas", "ROAS", "campaign_performance_daily", "roas", "day", ",.2f"),
+    big_number("revenue", "Revenue", "campaign_performance_daily", "revenue", "day", ",.2f"),
+    big_number("cost", "Cost", "campaign_performance_daily", "cost", "day", ",.2f"),
+    big_number("conversions", "Conversions", "campaign_performance_daily", "conversions", "day", ",d"),
+    timeseries("daily_trend", "Cost and revenue per day", "campaign_performance_daily", "day", ["cost", "revenue"],
+               12, grain="P1D"),
+    table("by_campaign", "Performance by campaign", "campaign_performance_daily", ["campaign_id"], MEASURES, 12),
+    Chart("by_country", "Revenue by country", "country_performance_daily", "echarts_timeseries_bar",
+          {"x_axis": "geo_country", "metrics": ["revenue", "cost"], "groupby": [], "row_limit": 10000,
+           "x_axis_sort_series": "name", "x_axis_sort_asc": True, "show_legend": True,
+           "y_axis_format": "SMART_NUMBER"}, 6, 50, [day_range("day")]),
+    Chart("by_platform", "Revenue by platform", "platform_performance_daily", "pie",
+          {"groupby": ["platform"], "metric": "revenue", "row_limit": 100, "show_legend": True,
+           "show_labels": True, "label_type": "key_percent", "number_format": "SMART_NUMBER"}, 6, 50,
+          [day_range("day")]),
+    table("top_creatives", "Top 20 creatives by revenue", "creative_performance_daily", ["creative_id"],
+          ["revenue", "cost", "roas", "conversions"], 6, limit=20),
+    Chart("budget_pacing", "Budget pacing (budget in force at impression time)", "campaign_budget_pacing", "table",
+          {"query_mode": "raw", "all_columns": ["day", "campaign_id", "campaign_name", "budget_type", "budget_amount",
+                                                "spend", "cumulative_spend", "pacing"],
+           "order_by_cols": [json.dumps(["day", True]), json.dumps(["campaign_id", True])], "row_limit": 1000,
+           "table_timestamp_format": "%Y-%m-%d"}, 6, 50, [day_range("day")]),
+]
+ROAS_ROWS = [["roas", "revenue", "cost", "conversions"], ["daily_trend"], ["by_campaign"],
+             ["by_country", "by_platform"], ["top_creatives", "budget_pacing"]]
+
+BATCHES_WITH_INPUT = where("num_input_rows > 0")
+OPS_CHARTS = [
+    big_number("latency", "End-to-end latency (s)", "pipeline_health",
+               sql_metric("max(end_to_end_latency_seconds)", "seconds"), None, ",.1f"),
+    big_number("freshness", "Gold freshness (s)", "pipeline_health",
+               sql_metric("max(gold_freshness_seconds)", "seconds"), None, ",.1f"),
+    big_number("lag_now", "Kafka consumer lag (now)", "pipeline_health", sql_metric("max(kafka_lag)", "records"),
+               None, ",d"),
+    big_number("click_before_impression", "Click-before-impression (fraud signal)", "audit_reasons_hourly",
+               sql_metric("coalesce(sum(events), 0)", "events"), "hour", ",d",
+               (where("reason = 'CLICK_BEFORE_IMPRESSION'"),)),
+    timeseries("latency_per_batch", "End-to-end latency per batch", "stream_batches", "batch_end_time",
+               [sql_metric("max(end_to_end_latency_seconds)", "latency (s)")], 6, extra_filters=(BATCHES_WITH_INPUT,)),
+    timeseries("lag_per_partition", "Kafka consumer lag per partition", "stream_partition_lag", "batch_timestamp",
+               [sql_metric("max(kafka_lag)", "lag")], 6, groupby=["kafka_partition"]),
+    timeseries("throughput", "Throughput (rows/s)", "stream_batches", "batch_timestamp",
+               [sql_metric("max(input_rows_per_second)", "input"),
+                sql_metric("max(processed_rows_per_second)", "processed")], 6, extra_filters=(BATCHES_WITH_INPUT,)),
+    timeseries("batch_duration", "Batch duration (s)", "stream_batches", "batch_timestamp",
+               [sql_metric("max(batch_duration_seconds)", "duration")], 6, extra_filters=(BATCHES_WITH_INPUT,)),
+    timeseries("audit_reasons", "Audit reasons and fraud signals per hour", "audit_reasons_hourly", "hour",
+               [sql_metric("sum(events)", "events")], 6, viz="echarts_timeseries_bar", groupby=["reason"],
+               grain="PT1H", stacked=True),
+    timeseries("kafka_keys", "Kafka keys missing or not the impression_id", "kafka_keys_hourly", "hour",
+               [sql_metric("sum(null_keys)", "null keys"), sql_metric("sum(mismatched_keys)", "mismatched keys")], 6,
+               grain="PT1H"),
+]
+OPS_ROWS = [["latency", "freshness", "lag_now", "click_before_impression"], ["latency_per_batch", "lag_per_partition"],
+            ["throughput", "batch_duration"], ["audit_reasons", "kafka_keys"]]
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    slug: str
+    title: str
+    description: str
+    charts: list[Chart]
+    rows: list[list[str]]
+    campaign_filter: bool
+
+
+DASHBOARDS = (
+    Dashboard("roas-performance", "ROAS & Performance",
+              "Campaign performance from Gold (post-eligibility) through the Trino views; days are UTC impression days.",
+              ROAS_CHARTS, ROAS_ROWS, campaign_filter=True),
+    Dashboard("pipeline-ops", "Pipeline Ops",
+              "The streaming job's health from ops.stream_progress, Bronze, Gold and the audit.",
+              OPS_CHARTS, OPS_ROWS, campaign_filter=False),
+)
+
+
+def views_used() -> set[str]:
+    return {chart.view for dashboard in DASHBOARDS for chart in dashboard.charts}
+
+
+# --- the bundle
+
+
+def database_asset(settings: Settings) -> dict:
+    return {"database_name": DATABASE_NAME,
+            "sqlalchemy_uri": f"trino://{settings.trino_user}@{settings.trino_host}:{settings.trino_port}/"
+                              f"{settings.catalog_name}",
+            "expose_in_sqllab": True, "allow_run_async": False, "allow_ctas": False, "allow_cvas": False,
+            "allow_dml": False, "allow_csv_upload": False, "impersonate_user": False, "cache_timeout": None,
+            "extra": {"allows_virtual_table_explore": True}, "uuid": asset_uuid("database"), "version": "1.0.0"}
+
+
+def dataset_asset(view: str, prefix: str, columns: list[tuple[str, str]]) -> dict:
+    """`columns`: (name, Trino type) in the view's order, as Trino describes it."""
+    schema, table = qualified_name(view, prefix).split(".")[1:]
+    temporal = [name for name, kind in columns if kind.startswith(DATE_TYPES)]
+    metrics = view_measures() if view in PERFORMANCE_VIEWS else []
+    return {"table_name": table, "schema": schema, "catalog": None, "sql": None,
+            "main_dttm_col": temporal[0] if temporal else None, "description": f"Trino view {schema}.{table}",
+            "default_endpoint": None, "offset": 0, "cache_timeout": None, "params": None, "template_params": None,
+            "filter_select_enabled": True, "fetch_values_predicate": None, "extra": None,
+            "uuid": asset_uuid("dataset", prefix, view), "database_uuid": asset_uuid("database"), "version": "1.0.0",
+            "metrics": [{"metric_name": name, "verbose_name": name, "metric_type": None, "expression": expression,
+                         "description": None, "d3format": None, "extra": None, "warning_text": None}
+                        for name, expression in metrics],
+            "columns": [{"column_name": name, "verbose_name": None, "is_dttm": kind.startswith(DATE_TYPES),
+                         "is_active": True, "type": kind.upper(), "groupby": True, "filterable": True,
+                         "expression": None, "description": None, "python_date_format": None, "extra": None}
+                        for name, kind in columns]}
+
+
+def chart_asset(chart: Chart, dashboard: Dashboard, prefix: str) -> dict:
+    return {"slice_name": chart.title, "description": None, "viz_type": chart.viz,
+            "params": {**chart.params, "viz_type": chart.viz, "adhoc_filters": chart.filters,
+                       "extra_form_data": {}, "dashboards": []},
+            "query_context": None, "cache_timeout": None, "uuid": asset_uuid("chart", prefix, dashboard.slug, chart.key),
+            "version": "1.0.0", "dataset_uuid": asset_uuid("dataset", prefix, chart.view)}
+
+
+def dashboard_asset(dashboard: Dashboard, prefix: str) -> dict:
+    by_key = {chart.key: chart for chart in dashboard.charts}
+    position = {"DASHBOARD_VERSION_KEY": "v2",
+                "ROOT_ID": {"type": "ROOT", "id": "ROOT_ID", "children": ["GRID_ID"]},
+                "GRID_ID": {"type": "GRID", "id": "GRID_ID", "children": [], "parents": ["ROOT_ID"]},
+                "HEADER_ID": {"type": "HEADER", "id": "HEADER_ID", "meta": {"text": dashboard.title}}}
+    for number, row in enumerate(dashboard.rows):
+        row_id = f"ROW-{number}"
+        position["GRID_ID"]["children"].append(row_id)
+        position[row_id] = {"type": "ROW", "id": row_id, "children": [], "parents": ["ROOT_ID", "GRID_ID"],
+                            "meta": {"background": "BACKGROUND_TRANSPARENT"}}
+        for key in row:
+            chart, chart_id = by_key[key], f"CHART-{key}"
+            position[row_id]["children"].append(chart_id)
+            position[chart_id] = {"type": "CHART", "id": chart_id, "children": [],
+                                  "parents": ["ROOT_ID", "GRID_ID", row_id],
+                                  "meta": {"width": chart.width, "height": chart.height, "sliceName": chart.title,
+                                           "uuid": asset_uuid("chart", prefix, dashboard.slug, key), "chartId": 0}}
+    assert sorted(k for row in dashboard.rows for k in row) == sorted(by_key), "every chart placed once"
+    filters = [{"id": "NATIVE_FILTER-day", "name": "Day" if dashboard.campaign_filter else "Time",
+                "filterType": "filter_time", "type": "NATIVE_FILTER", "targets": [{}],
+                "controlValues": {"enableEmptyFilter": False}, "defaultDataMask": {"extraFormData": {}, "filterState": {}},
+                "cascadeParentIds": [], "scope": {"rootPath": ["ROOT_ID"], "excluded": []}, "description": ""}]
+    if dashboard.campaign_filter:
+        filters.append({
+            "id": "NATIVE_FILTER-campaign", "name": "Campaign", "filterType": "filter_select", "type": "NATIVE_FILTER",
+            "targets": [{"column": {"name": "campaign_id"},
+                         "datasetUuid": asset_uuid("dataset", prefix, "campaign_performance_daily")}],
+            "controlValues": {"multiSelect": True, "enableEmptyFilter": False, "defaultToFirstItem": False,
+                              "inverseSelection": False, "searchAllOptions": False},
+            "defaultDataMask": {"extraFormData": {}, "filterState": {}}, "cascadeParentIds": [],
+            "scope": {"rootPath": ["ROOT_ID"], "excluded": []}, "description": ""})
+    return {"dashboard_title": dashboard.title, "description": dashboard.description, "css": "",
+            "slug": f"{prefix}{dashboard.slug}" if prefix else dashboard.slug,
+            "uuid": asset_uuid("dashboard", prefix, dashboard.slug), "position": position,
+            "metadata": {"native_filter_configuration": filters, "color_scheme": "supersetColors",
+                         "refresh_frequency": 0, "cross_filters_enabled": False, "expanded_slices": {},
+                         "timed_refresh_immune_slices": [], "default_filters": "{}"},
+            "version": "1.0.0", "published": True}
+
+
+def bundle(settings: Settings, prefix: str, columns: dict[str, list[tuple[str, str]]]) -> bytes:
+    """The import ZIP: metadata, the database, one dataset per view, the charts, the dashboards."""
+    files = {"metadata.yaml": {"version": "1.0.0", "type": "Dashboard", "timestamp": "2026-01-01T00:00:00+00:00"},
+             "databases/lakehouse.yaml": database_asset(settings)}
+    for view in sorted(views_used()):
+        files[f"datasets/lakehouse/{prefix}{view}.yaml"] = dataset_asset(view, prefix, columns[view])
+    for dashboard in DASHBOARDS:
+        for chart in dashboard.charts:
+            files[f"charts/{prefix}{dashboard.slug}-{chart.key}.yaml"] = chart_asset(chart, dashboard, prefix)
+        files[f"dashboards/{prefix}{dashboard.slug}.yaml"] = dashboard_asset(dashboard, prefix)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for path, content in files.items():
+            archive.writestr(f"lakehouse/{path}", json.dumps(content, indent=1))
+    return buffer.getvalue()
+
+
+def view_columns(cursor, prefix: str) -> dict[str, list[tuple[str, str]]]:
+    """Each view's columns and types, as Trino reports them."""
+    out = {}
+    for view in sorted(views_used()):
+        _, schema, table = qualified_name(view, prefix).split(".")
+        cursor.execute("SELECT column_name, data_type FROM information_schema.columns "
+                       f"WHERE table_schema = '{schema}' AND table_name = '{table}' ORDER BY ordinal_position")
+        out[view] = [(name, kind) for name, kind in cursor.fetchall()]
+        if not out[view]:
+            raise LookupError(f"Trino view {schema}.{table} not found: apply the views first (`make dashboards`)")
+    return out
+
+
+# --- the REST API
+
+
+class SupersetClient:
+    def __init__(self, settings: Settings) -> None:
+        import requests
+
+        self.url = settings.superset_url
+        self.session = requests.Session()
+        login = self.session.post(f"{self.url}/api/v1/security/login", timeout=30, json={
+            "username": settings.superset_admin_user, "password": settings.superset_admin_password,
+            "provider": "db", "refresh": False})
+        login.raise_for_status()
+        self.session.headers["Authorization"] = f"Bearer {login.json()['access_token']}"
+        csrf = self.session.get(f"{self.url}/api/v1/security/csrf_token/", timeout=30)
+        csrf.raise_for_status()
+        self.session.headers.update({"X-CSRFToken": csrf.json()["result"], "Referer": self.url})
+
+    def import_bundle(self, archive: bytes) -> None:
+        response = self.session.post(f"{self.url}/api/v1/dashboard/import/", timeout=120,
+                                     files={"formData": ("lakehouse.zip", archive, "application/zip")},
+                                     data={"overwrite": "true", "passwords": "{}"})
+        if response.status_code != 200:
+            raise RuntimeError(f"Superset refused the dashboards ({response.status_code}): {response.text[:2000]}")
+
+    def dashboards(self) -> dict[str, int]:
+        """Title -> id of every dashboard."""
+        response = self.session.get(f"{self.url}/api/v1/dashboard/", params={"q": "(page_size:100)"}, timeout=30)
+        response.raise_for_status()
+        return {row["dashboard_title"]: row["id"] for row in response.json()["result"]}
+
+
+def dashboard_urls(settings: Settings, prefix: str = "") -> dict[str, str]:
+    return {d.title: f"{settings.superset_url}/superset/dashboard/{prefix}{d.slug}/" for d in DASHBOARDS}
+
+
+def apply(settings: Settings, prefix: str, cursor) -> dict[str, str]:
+    client = SupersetClient(settings)
+    client.import_bundle(bundle(settings, prefix, view_columns(cursor, prefix)))
+    return dashboard_urls(settings, prefix)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Import the dashboards into a running Superset (`make bi`); skipped when none answers."""
+    import argparse
+
+    import trino
+
+    from stack.preflight import http_status
+
+    settings = get_settings()
+    parser = argparse.ArgumentParser(prog="python -m dashboards.superset_bootstrap", description=main.__doc__)
+    parser.add_argument("--table-prefix", default=settings.table_namespace_prefix)
+    args = parser.parse_args(argv)
+    if http_status(f"{settings.superset_url}/health") != 200:
+        print(f"superset: skipped — not reachable at {settings.superset_url} (start it with `make bi`)")
+        return 0
+    connection = trino.dbapi.connect(host=settings.trino_host, port=settings.trino_port, user=settings.trino_user,
+                                     catalog=settings.catalog_name)
+    try:
+        urls = apply(settings, args.table_prefix, connection.cursor())
+    finally:
+        connection.close()
+    for title, url in urls.items():
+        print(f"superset: {title}: {url}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
