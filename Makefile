@@ -18,7 +18,7 @@ SPARK_SUBMIT := $(VENV)/bin/spark-submit
 
 .PHONY: help venv constraints superset-constraints doctor test test-unit test-spark demo bi stack-up stack-down stack-status up down \
         generate campaign-feed attribution dims replay verify maintenance rollups dashboards metabase grafana \
-        bench notebook clean
+        bench notebook screenshots clean
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -113,6 +113,9 @@ metabase: $(STAMP) ## Metabase: first-run setup, the Trino database and "ROAS & 
 
 grafana: $(STAMP) ## Grafana: the Trino data source and "Pipeline Ops" (GRAFANA_URL)
 	$(PY) -m dashboards.grafana_bootstrap $(ARGS)
+
+screenshots: $(STAMP) ## PNGs of the Superset dashboards for the README (docs/img/), from the real pages; after make demo
+	$(PY) -m dashboards.screenshots $(ARGS)
 
 notebook: $(STAMP) ## JupyterLab on the path-analysis notebook (local stack; installs jupyterlab once)
 	@$(PY) -c "import jupyterlab" 2>/dev/null || $(PY) -m pip install -q -c constraints.txt -e '.[lab]'

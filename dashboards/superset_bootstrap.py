@@ -170,10 +170,21 @@ def views_used() -> set[str]:
 # --- the bundle
 
 
-def database_asset(settings: Settings) -> dict:
+def trino_address(settings: Settings) -> tuple[str, int]:
+    """Trino as Superset reaches it: the local stack's address when the local stack runs
+    Superset, else the compose profile's (BI_TRINO_HOST, as for Metabase and Grafana)."""
+    from stack.launcher import LocalStack
+
+    local = LocalStack(settings)
+    if local.process(next(s for s in local.services if s.name == "superset")):
+        return settings.trino_host, settings.trino_port
+    return settings.bi_trino_host, settings.bi_trino_port
+
+
+def database_asset(settings: Settings, trino: tuple[str, int]) -> dict:
+    host, port = trino
     return {"database_name": DATABASE_NAME,
-            "sqlalchemy_uri": f"trino://{settings.trino_user}@{settings.trino_host}:{settings.trino_port}/"
-                              f"{settings.catalog_name}",
+            "sqlalchemy_uri": f"trino://{settings.trino_user}@{host}:{port}/{settings.catalog_name}",
             "expose_in_sqllab": True, "allow_run_async": False, "allow_ctas": False, "allow_cvas": False,
             "allow_dml": False, "allow_csv_upload": False, "impersonate_user": False, "cache_timeout": None,
             "extra": {"allows_virtual_table_explore": True}, "uuid": asset_uuid("database"), "version": "1.0.0"}
@@ -184,7 +195,10 @@ def dataset_asset(view: str, prefix: str, columns: list[tuple[str, str]]) -> dic
     schema, table = qualified_name(view, prefix).split(".")[1:]
     temporal = [name for name, kind in columns if kind.startswith(DATE_TYPES)]
     metrics = view_measures() if view in PERFORMANCE_VIEWS else []
-    return {"table_name": table, "schema": schema, "catalog": None, "sql": None,
+    # A virtual dataset named with the prefix: Superset's SQLite metadata keeps a table name
+    # unique across schemas, so the demo's and a test's datasets could not both be physical.
+    return {"table_name": f"{prefix}{table}", "schema": schema, "catalog": None,
+            "sql": f"SELECT * FROM {qualified_name(view, prefix)}",
             "main_dttm_col": temporal[0] if temporal else None, "description": f"Trino view {schema}.{table}",
             "default_endpoint": None, "offset": 0, "cache_timeout": None, "params": None, "template_params": None,
             "filter_select_enabled": True, "fetch_values_predicate": None, "extra": None,
@@ -247,10 +261,11 @@ def dashboard_asset(dashboard: Dashboard, prefix: str) -> dict:
             "version": "1.0.0", "published": True}
 
 
-def bundle(settings: Settings, prefix: str, columns: dict[str, list[tuple[str, str]]]) -> bytes:
+def bundle(settings: Settings, prefix: str, columns: dict[str, list[tuple[str, str]]],
+           trino: tuple[str, int] | None = None) -> bytes:
     """The import ZIP: metadata, the database, one dataset per view, the charts, the dashboards."""
     files = {"metadata.yaml": {"version": "1.0.0", "type": "Dashboard", "timestamp": "2026-01-01T00:00:00+00:00"},
-             "databases/lakehouse.yaml": database_asset(settings)}
+             "databases/lakehouse.yaml": database_asset(settings, trino or (settings.trino_host, settings.trino_port))}
     for view in sorted(views_used()):
         files[f"datasets/lakehouse/{prefix}{view}.yaml"] = dataset_asset(view, prefix, columns[view])
     for dashboard in DASHBOARDS:
@@ -300,7 +315,9 @@ class SupersetClient:
                                      files={"formData": ("lakehouse.zip", archive, "application/zip")},
                                      data={"overwrite": "true", "passwords": "{}"})
         if response.status_code != 200:
-            raise RuntimeError(f"Superset refused the dashboards ({response.status_code}): {response.text[:2000]}")
+            detail = response.text[:2000] if "json" in response.headers.get("Content-Type", "") else "see its log"
+            raise RuntimeError(f"Superset refused the dashboards (HTTP {response.status_code}): {detail} "
+                               "(local stack: .stack/logs/superset.log)")
 
     def dashboards(self) -> dict[str, int]:
         """Title -> id of every dashboard."""
@@ -315,7 +332,7 @@ def dashboard_urls(settings: Settings, prefix: str = "") -> dict[str, str]:
 
 def apply(settings: Settings, prefix: str, cursor) -> dict[str, str]:
     client = SupersetClient(settings)
-    client.import_bundle(bundle(settings, prefix, view_columns(cursor, prefix)))
+    client.import_bundle(bundle(settings, prefix, view_columns(cursor, prefix), trino_address(settings)))
     return dashboard_urls(settings, prefix)
 
 

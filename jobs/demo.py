@@ -4,7 +4,8 @@
    fault) to Kafka topic `ad_events`, keyed by impression_id;
 2. the attribution job drains the topic (`--trigger available-now`) into Bronze, the
    audit table and Gold;
-3. the dashboard rollups are refreshed from Gold (jobs/rollup_job.py);
+3. the campaign feed writes daily snapshots and the SCD2 job applies them (dims.dim_campaigns,
+   whose budgets the pacing view reads), and the dashboard rollups are refreshed from Gold;
 4. the Trino views are applied and, when Superset runs (`make demo` starts it), its
    "ROAS & Performance" and "Pipeline Ops" dashboards imported;
 5. Trino prints campaign ROAS from Gold and the audit's reasons, then the dashboard URLs.
@@ -106,8 +107,9 @@ def main(argv: list[str] | None = None) -> int:
 
     require(settings, "kafka", "s3", "catalog", "trino")
 
+    from dims import campaign_scd2_job
     from jobs import attribution_streaming_job, rollup_job
-    from producers import ad_traffic_generator
+    from producers import ad_traffic_generator, campaign_feed
 
     started = time.monotonic()
     print(f"1/5 generating {args.events:,} events (simulated time, faults at {args.fault_rate}) ...", flush=True)
@@ -115,7 +117,9 @@ def main(argv: list[str] | None = None) -> int:
                                "--all-faults", str(args.fault_rate)])
     print(f"2/5 attribution job, draining Kafka ({time.monotonic() - started:.0f}s) ...", flush=True)
     attribution_streaming_job.main(["--trigger", "available-now"])
-    print(f"3/5 dashboard rollups ({time.monotonic() - started:.0f}s) ...", flush=True)
+    print(f"3/5 campaign dimensions (SCD2) and dashboard rollups ({time.monotonic() - started:.0f}s) ...", flush=True)
+    campaign_feed.main([])
+    campaign_scd2_job.main(["--all"])
     rollup_job.main([])
     print(f"4/5 Trino views and Superset dashboards ({time.monotonic() - started:.0f}s) ...", flush=True)
     urls = apply_dashboards(settings, tables.prefix)

@@ -1,0 +1,153 @@
+"""Superset on the local stack, in a real browser: Playwright drives Debian's chromium, logs
+in, opens both dashboards over the dashboard scenario (tests/integration/conftest.py) and
+waits until every chart has rendered. No chart shows an error; the ROAS dashboard's
+headline numbers equal the oracle's, and after choosing one campaign in its filter they
+equal the oracle's for that campaign. A failing test leaves a screenshot (path printed)."""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import time
+
+import pytest
+
+from dashboards import superset_bootstrap
+
+pytestmark = pytest.mark.stack
+RENDER_TIMEOUT_S = 90
+
+
+@pytest.fixture(scope="module")
+def superset(stack, applied, settings):
+    import trino
+
+    stack.up(("superset",))
+    connection = trino.dbapi.connect(host=settings.trino_host, port=settings.trino_port, user=settings.trino_user,
+                                     catalog=settings.catalog_name)
+    try:
+        urls = superset_bootstrap.apply(settings, applied["prefix"], connection.cursor())
+    finally:
+        connection.close()
+    return {**applied, "urls": urls}
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        pytest.fail("Debian's chromium is needed for the browser tests: apt-get install chromium (.ci/run does)")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser, settings, tmp_path_factory, request):
+    context = browser.new_context(viewport={"width": 1600, "height": 2200})
+    page = context.new_page()
+    page.goto(f"{settings.superset_url}/login/")
+    page.fill("#username", settings.superset_admin_user)
+    page.fill("#password", settings.superset_admin_password)
+    page.click("[type=submit]")
+    page.wait_for_url("**/superset/welcome/**", timeout=30_000)
+    yield page
+    context.close()
+
+
+@contextlib.contextmanager
+def screenshot_on_failure(page, tmp_path_factory, name: str):
+    try:
+        yield
+    except BaseException:
+        path = tmp_path_factory.mktemp("screenshots") / f"{name}.png"
+        page.screenshot(path=str(path), full_page=True)
+        print(f"\nscreenshot: {path}")
+        raise
+
+
+def rendered(page, expected_charts: int) -> dict[str, str]:
+    """Wait until every chart has rendered (a number, a canvas, a table) or failed; returns
+    {chart title: its text}, and fails naming every chart that shows an error or no data."""
+    deadline = time.monotonic() + RENDER_TIMEOUT_S
+    charts = page.locator("[data-test='chart-grid-component']")
+    while True:
+        states = {}
+        for index in range(charts.count()):
+            chart = charts.nth(index)
+            name = chart.get_attribute("data-test-chart-name")
+            if chart.locator(".ant-alert-error").count():
+                states[name] = "error: " + chart.locator(".ant-alert-error").first.inner_text()
+            elif chart.locator(".header-line, canvas, table").count():
+                states[name] = "rendered"
+            elif "No results" in chart.inner_text():
+                states[name] = "no data"
+        if len(states) == expected_charts == charts.count():
+            break
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{len(states)} of {expected_charts} charts rendered in {RENDER_TIMEOUT_S}s: {states}")
+        time.sleep(0.5)
+    failed = {name: state for name, state in states.items() if state != "rendered"}
+    assert not failed, failed
+    return {charts.nth(i).get_attribute("data-test-chart-name"): charts.nth(i).inner_text() for i in range(charts.count())}
+
+
+def choose_campaign(page, campaign: str) -> None:
+    """In the filter bar: open the Campaign select, pick `campaign`, apply."""
+    control = page.locator("[data-test='filter-bar'] .ant-select").first  # the one select filter: Campaign
+    control.click()
+    page.keyboard.type(campaign)
+    page.locator(".ant-select-item-option", has_text=campaign).first.click()
+    page.keyboard.press("Escape")
+    page.click("[data-test='filter-bar__apply-button']")
+
+
+def headline(texts: dict[str, str]) -> dict[str, str]:
+    """The big numbers as the page shows them (",.2f" and ",d" formats)."""
+    return {title: texts[title].split("\n")[-1].strip() for title in ("ROAS", "Revenue", "Cost", "Conversions")}
+
+
+def oracle_headline(rows: list[dict]) -> dict[str, str]:
+    cost, revenue = sum(r["cost"] for r in rows), sum(r["revenue"] for r in rows)
+    return {"ROAS": f"{revenue / cost:,.2f}", "Revenue": f"{revenue:,.2f}", "Cost": f"{cost:,.2f}",
+            "Conversions": f"{sum(r['is_converted'] for r in rows):,d}"}
+
+
+def impressions(expected) -> list[dict]:
+    return [row for row in expected.gold.values() if row["impression_time"] is not None]
+
+
+def test_roas_dashboard_renders_and_its_headline_equals_the_oracle(superset, page, tmp_path_factory):
+    with screenshot_on_failure(page, tmp_path_factory, "roas"):
+        started = time.monotonic()
+        page.goto(superset["urls"]["ROAS & Performance"])
+        texts = rendered(page, len(superset_bootstrap.ROAS_CHARTS))
+        print(f"\nROAS & Performance rendered in {time.monotonic() - started:.1f}s")
+        assert headline(texts) == oracle_headline(impressions(superset["expected"]))
+
+
+def test_the_campaign_filter_gives_the_oracles_numbers_for_that_campaign(superset, page, tmp_path_factory):
+    rows = impressions(superset["expected"])
+    campaign = sorted({r["campaign_id"] for r in rows})[1]
+    with screenshot_on_failure(page, tmp_path_factory, "roas-campaign"):
+        page.goto(superset["urls"]["ROAS & Performance"])
+        rendered(page, len(superset_bootstrap.ROAS_CHARTS))
+        choose_campaign(page, campaign)
+        expected = oracle_headline([r for r in rows if r["campaign_id"] == campaign])
+        deadline = time.monotonic() + RENDER_TIMEOUT_S
+        while (shown := headline(rendered(page, len(superset_bootstrap.ROAS_CHARTS)))) != expected:
+            assert time.monotonic() < deadline, (shown, expected)
+            time.sleep(0.5)
+
+
+def test_pipeline_ops_renders_every_chart(superset, page, tmp_path_factory):
+    with screenshot_on_failure(page, tmp_path_factory, "ops"):
+        started = time.monotonic()
+        page.goto(superset["urls"]["Pipeline Ops"])
+        texts = rendered(page, len(superset_bootstrap.OPS_CHARTS))
+        print(f"\nPipeline Ops rendered in {time.monotonic() - started:.1f}s")
+        fraud = sum(d == "CLICK_BEFORE_IMPRESSION" for d in superset["expected"].dispositions.values())
+        assert texts["Click-before-impression (fraud signal)"].split("\n")[-1].strip() == f"{fraud:,d}"
