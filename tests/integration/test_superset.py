@@ -116,16 +116,23 @@ def oracle_headline(rows: list[dict]) -> dict[str, str]:
             "Conversions": f"{sum(r['is_converted'] for r in rows):,d}"}
 
 
+def open_dashboard(page, superset, title: str) -> dict[str, str]:
+    """Open a dashboard and wait for every chart; prints how long that took."""
+    dashboard = next(d for d in superset_bootstrap.DASHBOARDS if d.title == title)
+    started = time.monotonic()
+    page.goto(superset["urls"][title])
+    texts = rendered(page, len(dashboard.charts))
+    print(f"\n{title} rendered in {time.monotonic() - started:.1f}s")
+    return texts
+
+
 def impressions(expected) -> list[dict]:
     return [row for row in expected.gold.values() if row["impression_time"] is not None]
 
 
 def test_roas_dashboard_renders_and_its_headline_equals_the_oracle(superset, page, tmp_path_factory):
     with screenshot_on_failure(page, tmp_path_factory, "roas"):
-        started = time.monotonic()
-        page.goto(superset["urls"]["ROAS & Performance"])
-        texts = rendered(page, len(superset_bootstrap.ROAS_CHARTS))
-        print(f"\nROAS & Performance rendered in {time.monotonic() - started:.1f}s")
+        texts = open_dashboard(page, superset, "ROAS & Performance")
         assert headline(texts) == oracle_headline(impressions(superset["expected"]))
 
 
@@ -133,8 +140,7 @@ def test_the_campaign_filter_gives_the_oracles_numbers_for_that_campaign(superse
     rows = impressions(superset["expected"])
     campaign = sorted({r["campaign_id"] for r in rows})[1]
     with screenshot_on_failure(page, tmp_path_factory, "roas-campaign"):
-        page.goto(superset["urls"]["ROAS & Performance"])
-        rendered(page, len(superset_bootstrap.ROAS_CHARTS))
+        open_dashboard(page, superset, "ROAS & Performance")
         choose_campaign(page, campaign)
         expected = oracle_headline([r for r in rows if r["campaign_id"] == campaign])
         deadline = time.monotonic() + RENDER_TIMEOUT_S
@@ -145,9 +151,6 @@ def test_the_campaign_filter_gives_the_oracles_numbers_for_that_campaign(superse
 
 def test_pipeline_ops_renders_every_chart(superset, page, tmp_path_factory):
     with screenshot_on_failure(page, tmp_path_factory, "ops"):
-        started = time.monotonic()
-        page.goto(superset["urls"]["Pipeline Ops"])
-        texts = rendered(page, len(superset_bootstrap.OPS_CHARTS))
-        print(f"\nPipeline Ops rendered in {time.monotonic() - started:.1f}s")
+        texts = open_dashboard(page, superset, "Pipeline Ops")
         fraud = sum(d == "CLICK_BEFORE_IMPRESSION" for d in superset["expected"].dispositions.values())
         assert texts["Click-before-impression (fraud signal)"].split("\n")[-1].strip() == f"{fraud:,d}"
