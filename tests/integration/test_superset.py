@@ -15,7 +15,7 @@ import pytest
 from dashboards import superset_bootstrap
 
 pytestmark = pytest.mark.stack
-RENDER_TIMEOUT_S = 90
+RENDER_TIMEOUT_S = 120
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +53,8 @@ def page(browser, settings, tmp_path_factory, request):
     page.fill("#username", settings.superset_admin_user)
     page.fill("#password", settings.superset_admin_password)
     page.click("[type=submit]")
-    page.wait_for_url("**/superset/welcome/**", timeout=30_000)
+    # Logged in once the redirect starts; a cold server's first welcome page may take long to load.
+    page.wait_for_url("**/superset/welcome/**", wait_until="commit", timeout=90_000)
     yield page
     context.close()
 
