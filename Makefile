@@ -9,12 +9,12 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | cksum |
 COMPOSE := docker compose -p attribution-lakehouse -f docker/compose.yaml
 ARGS ?=
 
-# spark-submit reads the same spark-defaults.conf as the session factory, and runs the
-# venv's Python (where the project is installed) on the driver and executors.
-export SPARK_CONF_DIR := $(CURDIR)/conf/spark
+# spark-submit reads the configuration directory stack/spark_conf.py writes (conf/spark
+# plus the cached connector jars; resolved on first use), and runs the venv's Python
+# (where the project is installed) on the driver and executors.
 export PYSPARK_PYTHON := $(PY)
 export PYSPARK_DRIVER_PYTHON := $(PY)
-SPARK_SUBMIT := $(VENV)/bin/spark-submit
+SPARK_SUBMIT = conf_dir=$$($(PY) -m stack.spark_conf) && SPARK_CONF_DIR=$$conf_dir $(VENV)/bin/spark-submit
 
 .PHONY: help venv constraints superset-constraints doctor test test-unit test-spark demo bi stack-up stack-down stack-status up down \
         generate campaign-feed attribution dims replay verify maintenance rollups dashboards metabase grafana \

@@ -1,9 +1,11 @@
 """The one SparkSession factory: Iceberg `lakehouse` catalog (REST + S3FileIO), the Iceberg
-SQL extensions, the Maven packages and quiet logging.
+SQL extensions, the connector jars and quiet logging.
 
-Static settings (packages, extensions, catalog class) live in conf/spark/spark-defaults.conf
-so that `spark-submit` reads the same file; this module points SPARK_CONF_DIR at it when
-the JVM has not been started yet and adds the endpoints from the settings.
+Static settings (extensions, catalog class, logging) live in conf/spark/; the jars a driver
+loads beside pyspark's own are named here (spark_jar_coordinates) and resolved once into the
+download cache by stack/spark_conf.py, which writes the directory SPARK_CONF_DIR points at:
+conf/spark's files plus `spark.jars`. spark-submit and this factory read that one directory;
+this module adds the endpoints from the settings.
 """
 
 from __future__ import annotations
@@ -11,12 +13,28 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
-from conf.settings import CONF_DIR, Settings, get_settings
+from conf.settings import CONF_DIR, Settings, get_settings, versions
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-SPARK_CONF_DIR = CONF_DIR / "spark"
+SPARK_CONF_TEMPLATE = CONF_DIR / "spark"  # the static part of the generated SPARK_CONF_DIR
+
+
+def spark_jar_coordinates() -> list[str]:
+    """Maven coordinates of every jar a driver adds to pyspark's: the Iceberg runtime and
+    AWS bundle, the Kafka connector and what it needs that pyspark does not ship."""
+    pins = versions()["spark"]
+    scala, iceberg = pins["scala"], pins["iceberg"]
+    line = pins["pyspark"].rsplit(".", 1)[0]
+    return [
+        f"org.apache.iceberg:iceberg-spark-runtime-{line}_{scala}:{iceberg}",
+        f"org.apache.iceberg:iceberg-aws-bundle:{iceberg}",
+        f"org.apache.spark:spark-sql-kafka-0-10_{scala}:{pins['kafka_connector']}",
+        f"org.apache.spark:spark-token-provider-kafka-0-10_{scala}:{pins['kafka_token_provider']}",
+        f"org.apache.kafka:kafka-clients:{pins['kafka_clients']}",
+        f"org.apache.commons:commons-pool2:{pins['commons_pool2']}",
+    ]
 
 
 def catalog_options(settings: Settings) -> dict[str, str]:
@@ -47,10 +65,13 @@ def session_options(settings: Settings) -> dict[str, str]:
 
 
 def build_spark(app_name: str, settings: Settings | None = None, **extra: str) -> SparkSession:
-    """Build (or reuse) the session. Under spark-submit the master and packages given on
-    the command line win; here they are only defaults."""
+    """Build (or reuse) the session. Under spark-submit the master given on the command
+    line wins; here it is only a default. SPARK_CONF_DIR must name the generated directory
+    (jobs.cli.job_session and the Makefile set it)."""
     settings = settings or get_settings()
-    os.environ.setdefault("SPARK_CONF_DIR", str(SPARK_CONF_DIR))
+    if not os.environ.get("SPARK_CONF_DIR"):
+        raise RuntimeError("SPARK_CONF_DIR is not set: run jobs through make (or set it to the directory "
+                           "`python -m stack.spark_conf` prints)")
     from pyspark.sql import SparkSession
 
     builder = SparkSession.builder.appName(app_name)

@@ -12,23 +12,9 @@ from pathlib import Path
 
 from conf.settings import REPO_ROOT, get_settings
 from dashboards.superset_bootstrap import DASHBOARDS, dashboard_urls
+from dashboards.superset_page import log_in, wait_finished
 
 IMAGE_DIR = REPO_ROOT / "docs" / "img"
-RENDER_TIMEOUT_S = 120
-
-
-def wait_rendered(page, charts: int) -> None:
-    """Until every chart shows a number, a canvas or a table, or an error."""
-    deadline = time.monotonic() + RENDER_TIMEOUT_S
-    locator = page.locator("[data-test='chart-grid-component']")
-    while time.monotonic() < deadline:
-        done = sum(1 for i in range(locator.count())
-                   if locator.nth(i).locator(".header-line, canvas, table, .ant-alert-error").count())
-        if locator.count() == charts and done == charts:
-            time.sleep(1.5)  # ECharts animates its first draw
-            return
-        time.sleep(0.5)
-    raise TimeoutError(f"dashboard not rendered in {RENDER_TIMEOUT_S}s")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -47,14 +33,13 @@ def main(argv: list[str] | None = None) -> int:
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
         page = browser.new_page(viewport={"width": 1440, "height": 900}, device_scale_factor=1)
-        page.goto(f"{settings.superset_url}/login/")
-        page.fill("#username", settings.superset_admin_user)
-        page.fill("#password", settings.superset_admin_password)
-        page.click("[type=submit]")
-        page.wait_for_load_state("networkidle")
+        log_in(page, settings)
         for dashboard in DASHBOARDS:
             page.goto(urls[dashboard.title] + "?standalone=1")  # the dashboard without Superset's navigation
-            wait_rendered(page, len(dashboard.charts))
+            if failed := {name: state for name, state in wait_finished(page, len(dashboard.charts)).items()
+                          if state != "rendered"}:
+                sys.exit(f"error: {dashboard.title}: {failed}")
+            time.sleep(1.5)  # ECharts animates its first draw
             target = args.out / f"superset-{dashboard.slug}.png"
             page.screenshot(path=str(target), full_page=True)
             print(f"{target.relative_to(REPO_ROOT) if target.is_relative_to(REPO_ROOT) else target}: "

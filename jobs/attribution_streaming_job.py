@@ -22,9 +22,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from conf.settings import Settings, get_settings
-from conf.spark_session import build_spark
 from conf.tables import Tables, ensure_tables
-from jobs.cli import job_parser
+from jobs.cli import job_parser, start_spark
 from jobs.attribution_batch import AttributionBatch, writer_id_for
 from jobs.bronze_sink import committed_ranges, resume_offsets
 from jobs.checkpoint_lock import CheckpointLock
@@ -136,7 +135,7 @@ def run(args: argparse.Namespace, after_phase: Callable[[str], None] = lambda ph
 def attribute(args: argparse.Namespace, settings: Settings, after_phase: Callable[[str], None]) -> AttributionBatch:
     # Each micro-batch is cached once (parsed and validated) and read by every sink; an
     # uncompressed columnar cache builds ~30% faster and lives only for the batch.
-    spark = build_spark("attribution-streaming", settings,
+    spark = start_spark("attribution-streaming", settings,
                         **{"spark.sql.inMemoryColumnarStorage.compressed": "false"})
     tables = Tables(args.table_prefix)
     rules = ensure_tables(spark, tables)

@@ -6,6 +6,7 @@ the one SparkSession factory."""
 from __future__ import annotations
 
 import argparse
+import os
 
 from conf.settings import Settings, get_settings
 
@@ -22,8 +23,22 @@ def job_parser(prog: str, doc: str | None, settings: Settings | None = None) -> 
 
 def job_session(app_name: str, settings: Settings, *services: str, **spark_options: str):
     """The job's SparkSession, once `services` (names of stack.preflight checks) answer."""
-    from conf.spark_session import build_spark
     from stack.preflight import require
 
     require(settings, *services)
+    return start_spark(app_name, settings, **spark_options)
+
+
+def start_spark(app_name: str, settings: Settings | None = None, **spark_options: str):
+    """conf.spark_session.build_spark with the generated SPARK_CONF_DIR (stack/spark_conf.py):
+    set here for a driver started from Python; spark-submit must have been given it."""
+    from conf.spark_session import build_spark
+    from stack.spark_conf import spark_conf_dir
+
+    settings = settings or get_settings()
+    if not os.environ.get("SPARK_CONF_DIR"):
+        if "PYSPARK_GATEWAY_PORT" in os.environ:  # under spark-submit the JVM already runs without the jars
+            raise SystemExit("error: spark-submit ran without SPARK_CONF_DIR, so without the Kafka and Iceberg "
+                             "jars: use the make targets, or SPARK_CONF_DIR=$(python -m stack.spark_conf) spark-submit ...")
+        os.environ["SPARK_CONF_DIR"] = str(spark_conf_dir(settings))
     return build_spark(app_name, settings, **spark_options)

@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 
 from conf.settings import CATALOG_NAME
 from conf.gold_days import days_predicate
-from jobs.commits import first_line, is_commit_conflict
+from jobs.commits import first_line, is_commit_conflict, retry_on_conflict
 
 TARGET_FILE_BYTES = 128 * 1024 * 1024
 ACTIVE_TARGET_FILE_BYTES = 32 * 1024 * 1024  # in-job compaction of the days being written
@@ -32,7 +32,7 @@ def rewrite_data_files_sql(table: str, target_bytes: int, where: str | None = No
                             extra: dict[str, str] | None = None) -> str:
     """rewrite_data_files of `table` (only the rows matching the SQL filter `where`) into
     files of ~`target_bytes`; a group of one file is left alone, and every group that
-    finishes commits even if a later one fails (partial progress)."""
+    finishes commits even if a later one fails (partial progress, unless `extra` says otherwise)."""
     scope = "where => '" + where.replace("'", "''") + "', " if where else ""
     return (f"CALL {CATALOG_NAME}.system.rewrite_data_files(table => '{procedure_target(table)}', {scope}options => "
             + options_sql({"target-file-size-bytes": str(target_bytes), "min-input-files": "2",
@@ -45,9 +45,11 @@ def active_gold_compaction_sql(gold: str, days) -> str:
     names, and each MERGE reads every file of those days: without this the per-batch MERGE
     slows down as the day goes on. Small files, with the deletes that point at them, become
     ~32 MB files: files of 24 MB and more are left as they are (with their deletes) for the
-    maintenance job, so that a run rewrites a bounded amount however large the day grows."""
+    maintenance job, so that a run rewrites a bounded amount however large the day grows.
+    One commit for all groups: a lost race fails the whole call, which is then planned
+    again (with partial progress, a group that lost would be dropped without a word)."""
     return rewrite_data_files_sql(gold, ACTIVE_TARGET_FILE_BYTES, days_predicate(days),
-                                   extra={"remove-dangling-deletes": "true"})
+                                   extra={"remove-dangling-deletes": "true", "partial-progress.enabled": "false"})
 
 
 class ActiveDayCompaction:
@@ -56,8 +58,9 @@ class ActiveDayCompaction:
     Counted in batches because files pile up per batch (eight data files and their delete
     files each): every 6 is once a minute at the 10 s trigger, and a drain of large batches
     is not held up by a compaction per minute. Inside the job it never races the job's own
-    MERGE; a race lost to a separate maintenance job, or any other failure, is reported and
-    the days wait for the next run: compaction only rearranges files, so skipping loses nothing."""
+    MERGE; a race lost to a separate maintenance job is planned again on the fresh table
+    (retry_on_conflict); a race lost three times, or any other failure, is reported and the
+    days wait for the next run: compaction only rearranges files, so skipping loses nothing."""
 
     def __init__(self, gold: str, every: int) -> None:
         self.gold, self.every = gold, every
@@ -76,7 +79,8 @@ class ActiveDayCompaction:
         """Compact now; returns a one-line summary."""
         self.batches = 0
         try:
-            result = spark.sql(active_gold_compaction_sql(self.gold, self.days)).first()
+            result = retry_on_conflict(spark, self.gold, lambda: spark.sql(
+                active_gold_compaction_sql(self.gold, self.days)).first(), attempts=3)
         except Exception as error:  # noqa: BLE001 - the batch's data is committed; compaction can wait
             reason = "lost a commit race to another writer" if is_commit_conflict(error) else first_line(error)
             return f"Gold compaction skipped ({reason}); next try in {self.every} batches"

@@ -68,16 +68,18 @@ def override_properties(text: str, overrides: dict[str, str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def maven_pom(dependencies: list[str]) -> str:
+def maven_pom(dependencies: list[str], transitive: bool = True) -> str:
     """A throwaway pom whose only job is to let `mvn dependency:copy-dependencies`
-    resolve the given group:artifact:version[:classifier] coordinates."""
+    resolve the given group:artifact:version[:classifier] coordinates (without their
+    dependencies when not `transitive`: Maven then does not even read their poms)."""
     entries = []
+    nothing_else = "" if transitive else "<exclusions><exclusion><groupId>*</groupId><artifactId>*</artifactId></exclusion></exclusions>"
     for coordinate in dependencies:
         group, artifact, version, *rest = coordinate.split(":")
         classifier = f"<classifier>{rest[0]}</classifier>" if rest else ""
         entries.append(
             f"<dependency><groupId>{group}</groupId><artifactId>{artifact}</artifactId>"
-            f"<version>{version}</version>{classifier}</dependency>"
+            f"<version>{version}</version>{classifier}{nothing_else}</dependency>"
         )
     return (
         '<project xmlns="http://maven.apache.org/POM/4.0.0">'
@@ -181,7 +183,7 @@ class Downloads:
         target.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory() as scratch:
             pom = Path(scratch) / "pom.xml"
-            pom.write_text(maven_pom(coordinates))
+            pom.write_text(maven_pom(coordinates, transitive))
             command = [  # -C: a checksum mismatch fails the download (Maven only warns by default)
                 "mvn", "-q", "-B", "-C", "-f", str(pom), "dependency:copy-dependencies",
                 f"-DoutputDirectory={target}", "-DincludeScope=runtime",

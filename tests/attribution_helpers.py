@@ -94,12 +94,12 @@ def spark_submit_env(table_prefix: str, **extra: str) -> dict[str, str]:
     import os
     import sys
 
-    from conf.settings import REPO_ROOT
+    from stack.spark_conf import spark_conf_dir
 
     venv_bin = os.path.dirname(sys.executable)
     # The tests' drivers live for a few batches: the JIT's first tier only starts them ~10 s
     # sooner (what they compute does not depend on the JIT).
-    return {**os.environ, "TABLE_NAMESPACE_PREFIX": table_prefix, "SPARK_CONF_DIR": str(REPO_ROOT / "conf" / "spark"),
+    return {**os.environ, "TABLE_NAMESPACE_PREFIX": table_prefix, "SPARK_CONF_DIR": str(spark_conf_dir()),
             "PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable,
             "SPARK_SUBMIT_OPTS": "-XX:TieredStopAtLevel=1",
             "PATH": f"{venv_bin}:{os.environ.get('PATH', '')}", **extra}

@@ -48,13 +48,13 @@ def dims_run_time(campaigns: int, snapshots_of_history: int) -> list[float]:
     from datetime import datetime, timedelta, timezone
     from pathlib import Path
 
-    from conf.spark_session import build_spark
+    from jobs.cli import start_spark
     from dims.campaign_scd2_job import run as run_dims
     from dims.dimensions import campaigns as campaign_dimension
     from producers.campaign_feed import snapshots, write_snapshots
 
     prefix = f"benchdims{uuid.uuid4().hex[:6]}_"
-    spark = build_spark("bench-dims")
+    spark = start_spark("bench-dims")
     series = snapshots(5, snapshots_of_history + 3, datetime(2026, 1, 5, tzinfo=timezone.utc), timedelta(days=1),
                        campaigns)
     with tempfile.TemporaryDirectory() as directory:
@@ -71,12 +71,12 @@ def dims_run_time(campaigns: int, snapshots_of_history: int) -> list[float]:
 
 
 def drop_prefix(prefix: str) -> None:
-    from conf.spark_session import build_spark
+    from jobs.cli import start_spark
     from conf.tables import Tables
 
     from tests.attribution_helpers import drop_namespaces
 
-    drop_namespaces(build_spark("bench"), Tables(prefix))
+    drop_namespaces(start_spark("bench"), Tables(prefix))
 
 
 def p95(values: list[float]) -> float:

@@ -207,12 +207,12 @@ def run(rows: int, repeats: int, settings) -> dict:
     {"queries": [(label, median seconds, rows)], "rollups": time_rollups(...)}."""
     import trino
 
-    from conf.spark_session import build_spark
+    from jobs.cli import start_spark
     from tests.attribution_helpers import drop_namespaces
 
     tables = Tables(f"benchdash{uuid.uuid4().hex[:6]}_")
     end = datetime.now(timezone.utc).replace(microsecond=0)
-    spark = build_spark("bench-dashboards")
+    spark = start_spark("bench-dashboards")
     started = time.perf_counter()
     print(f"synthesizing {rows:,} Gold rows with their Bronze, audit, progress and campaign versions ...", flush=True)
     synthesize(spark, tables, rows, end)
@@ -241,13 +241,13 @@ def merge_at_scale(gold_rows: int, topic: str, batch_size: int, work_dir: str,
     topic's traffic — a Gold grown by more days of the same traffic, as in production.
     Then one maintenance pass, with Gold's file counts before and after."""
     from conf.settings import get_settings
-    from conf.spark_session import build_spark
+    from jobs.cli import start_spark
     from jobs.attribution_streaming_job import parse_args, run as run_job
     from jobs.maintenance_job import file_counts, run_once
     from tests.attribution_helpers import drop_namespaces
 
     tables = Tables(f"benchmerge{uuid.uuid4().hex[:6]}_")
-    spark = build_spark("bench-merge")
+    spark = start_spark("bench-merge")
     started = time.perf_counter()
     print(f"synthesizing {gold_rows:,} Gold rows ...", flush=True)
     days = max(gold_rows // rows_per_day, 1)

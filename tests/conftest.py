@@ -36,9 +36,9 @@ def stack(settings):
 def spark_session(settings):
     """The process's one SparkSession (one JVM) with the `lakehouse` catalog on the local
     stack's REST catalog and S3. Catalogs load on first use: building it needs no service."""
-    from conf.spark_session import build_spark
+    from jobs.cli import start_spark
 
-    session = build_spark(
+    session = start_spark(
         "tests",
         settings,
         **{"spark.sql.shuffle.partitions": "2", "spark.default.parallelism": "2"},

@@ -13,9 +13,9 @@ import time
 import pytest
 
 from dashboards import superset_bootstrap
+from dashboards.superset_page import RENDER_TIMEOUT_S, chart_texts, log_in, wait_finished
 
 pytestmark = pytest.mark.stack
-RENDER_TIMEOUT_S = 120
 
 
 @pytest.fixture(scope="module")
@@ -49,12 +49,7 @@ def browser():
 def page(browser, settings, tmp_path_factory, request):
     context = browser.new_context(viewport={"width": 1600, "height": 2200})
     page = context.new_page()
-    page.goto(f"{settings.superset_url}/login/")
-    page.fill("#username", settings.superset_admin_user)
-    page.fill("#password", settings.superset_admin_password)
-    page.click("[type=submit]")
-    # Logged in once the redirect starts; a cold server's first welcome page may take long to load.
-    page.wait_for_url("**/superset/welcome/**", wait_until="commit", timeout=90_000)
+    log_in(page, settings)
     yield page
     context.close()
 
@@ -71,29 +66,11 @@ def screenshot_on_failure(page, tmp_path_factory, name: str):
 
 
 def rendered(page, expected_charts: int) -> dict[str, str]:
-    """Wait until every chart has rendered (a number, a canvas, a table) or failed; returns
-    {chart title: its text}, and fails naming every chart that shows an error or no data."""
-    deadline = time.monotonic() + RENDER_TIMEOUT_S
-    charts = page.locator("[data-test='chart-grid-component']")
-    while True:
-        states = {}
-        for index in range(charts.count()):
-            chart = charts.nth(index)
-            name = chart.get_attribute("data-test-chart-name")
-            if chart.locator(".ant-alert-error").count():
-                states[name] = "error: " + chart.locator(".ant-alert-error").first.inner_text()
-            elif chart.locator(".header-line, canvas, table").count():
-                states[name] = "rendered"
-            elif "No results" in chart.inner_text():
-                states[name] = "no data"
-        if len(states) == expected_charts == charts.count():
-            break
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{len(states)} of {expected_charts} charts rendered in {RENDER_TIMEOUT_S}s: {states}")
-        time.sleep(0.5)
-    failed = {name: state for name, state in states.items() if state != "rendered"}
+    """Wait until every chart has rendered or failed; returns {chart title: its text}, and
+    fails naming every chart that shows an error or no data."""
+    failed = {name: state for name, state in wait_finished(page, expected_charts).items() if state != "rendered"}
     assert not failed, failed
-    return {charts.nth(i).get_attribute("data-test-chart-name"): charts.nth(i).inner_text() for i in range(charts.count())}
+    return chart_texts(page)
 
 
 def choose_campaign(page, campaign: str) -> None:

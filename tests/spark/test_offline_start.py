@@ -1,4 +1,4 @@
-"""No download at job start: once the packages are in Ivy's cache, a Spark driver starts
+"""No download at job start: once the jars are in the download cache, a Spark driver starts
 with no network at all (a network namespace holding only loopback) and loads the Kafka
 connector with its token provider, the Iceberg runtime and the AWS bundle."""
 
@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from conf.spark_session import SPARK_CONF_DIR
+from stack.spark_conf import spark_conf_dir
 
 pytestmark = pytest.mark.spark
 
@@ -26,10 +26,10 @@ print("loaded")
 """
 
 
-def test_a_driver_starts_without_network_once_packages_are_cached(spark):  # `spark` filled the cache
+def test_a_driver_starts_without_network_once_jars_are_cached(spark):  # `spark` filled the cache
     if shutil.which("unshare") is None or shutil.which("ip") is None or os.geteuid() != 0:
         pytest.skip("needs root, unshare and ip (util-linux, iproute2) for a network namespace")
-    env = {**os.environ, "SPARK_CONF_DIR": str(SPARK_CONF_DIR), "SPARK_LOCAL_IP": "127.0.0.1"}
+    env = {**os.environ, "SPARK_CONF_DIR": str(spark_conf_dir()), "SPARK_LOCAL_IP": "127.0.0.1"}
     result = subprocess.run(["unshare", "-n", "sh", "-c", 'ip link set lo up && exec "$0" -c "$1"', sys.executable,
                              PROBE], env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0 and "loaded" in result.stdout, result.stdout[-2000:] + result.stderr[-3000:]

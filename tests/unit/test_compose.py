@@ -106,7 +106,8 @@ def test_dependencies_wait_for_health_checks(compose):
 def test_spark_container_is_named_for_docker_exec(compose):
     spark = compose["services"]["spark"]
     assert spark["container_name"] == "lakehouse-spark"
-    assert spark["environment"]["SPARK_CONF_DIR"] == "/app/conf/spark"
+    dockerfile = (REPO_ROOT / spark["build"]["dockerfile"]).read_text()
+    assert f"ENV SPARK_CONF_DIR={spark['environment']['SPARK_CONF_DIR']}" in dockerfile
     assert (REPO_ROOT / spark["build"]["dockerfile"]).exists()
 
 

@@ -7,7 +7,7 @@ import re
 import pytest
 
 from conf.settings import CONF_DIR, REPO_ROOT, Settings, versions
-from conf.spark_session import catalog_options
+from conf.spark_session import catalog_options, spark_jar_coordinates
 from stack.launcher import (
     StackError,
     iceberg_rest_env,
@@ -54,20 +54,31 @@ def test_env_example_documents_every_setting():
     assert documented - expected == set(), ".env.example names settings that do not exist"
 
 
-def test_spark_packages_match_pinned_versions():
+def test_spark_jars_match_pinned_versions():
     pins = versions()["spark"]
-    packages = spark_defaults()["spark.jars.packages"].split(",")
-    scala = pins["scala"]
-    assert f"org.apache.iceberg:iceberg-spark-runtime-4.1_{scala}:{pins['iceberg']}" in packages
-    assert f"org.apache.iceberg:iceberg-aws-bundle:{pins['iceberg']}" in packages
-    connector = pins["kafka_connector"]
-    assert f"org.apache.spark:spark-sql-kafka-0-10_{scala}:{connector}" in packages
-    assert connector.rsplit(".", 1)[0] == pins["pyspark"].rsplit(".", 1)[0], "the connector must be of Spark's line"
-    assert "spark.jars" not in spark_defaults(), "every jar comes through Ivy (checksums, cache), none by URL"
-    pyproject = (REPO_ROOT / "pyproject.toml").read_text()
-    assert f'"pyspark=={pins["pyspark"]}"' in pyproject
-    runtime_line = pins["pyspark"].rsplit(".", 1)[0]
-    assert f"iceberg-spark-runtime-{runtime_line}_" in spark_defaults()["spark.jars.packages"]
+    coordinates = spark_jar_coordinates()
+    scala, line = pins["scala"], pins["pyspark"].rsplit(".", 1)[0]
+    assert f"org.apache.iceberg:iceberg-spark-runtime-{line}_{scala}:{pins['iceberg']}" in coordinates
+    assert f"org.apache.iceberg:iceberg-aws-bundle:{pins['iceberg']}" in coordinates
+    assert f"org.apache.spark:spark-sql-kafka-0-10_{scala}:{pins['pyspark']}" in coordinates, \
+        "the connector is of pyspark's own release"
+    assert pins["kafka_token_provider"].rsplit(".", 1)[0] == line, "the token provider must be of Spark's line"
+    assert not {"spark.jars", "spark.jars.packages"} & set(spark_defaults()), \
+        "jars come from stack/spark_conf.py (pinned, cached), none resolved or fetched at start"
+    assert f'"pyspark=={pins["pyspark"]}"' in (REPO_ROOT / "pyproject.toml").read_text()
+
+
+def test_generated_spark_conf_is_the_template_plus_the_cached_jars(tmp_path, monkeypatch):
+    from stack import spark_conf
+
+    jars = [tmp_path / "cache" / name for name in ("a.jar", "b.jar")]
+    monkeypatch.setattr(spark_conf, "spark_jars", lambda settings: jars)
+    target = spark_conf.spark_conf_dir(Settings(runtime_dir=str(tmp_path / "run")))
+    assert sorted(p.name for p in target.iterdir()) == sorted(p.name for p in (CONF_DIR / "spark").iterdir())
+    template = (CONF_DIR / "spark" / "spark-defaults.conf").read_text()
+    written = (target / "spark-defaults.conf").read_text()
+    assert written.startswith(template) and written.rstrip().endswith(f"spark.jars    {jars[0]},{jars[1]}")
+    assert (target / "log4j2.properties").read_text() == (CONF_DIR / "spark" / "log4j2.properties").read_text()
 
 
 def test_catalog_options_point_at_settings():
