@@ -1,5 +1,5 @@
 """Exactly-once effect under hard kills and operator slips: the streaming job is SIGKILLed at
-least five times while it drains 20k events (faults on) — twice at chosen points between
+least five times while it drains 15k events (faults on) — twice at chosen points between
 commits, the rest at random moments — and stopped once with SIGTERM, restarting from its
 checkpoint each time; a second job on its checkpoint is refused; then the checkpoint is
 moved away and 3k more events arrive. Afterwards Bronze holds every Kafka record exactly
@@ -25,7 +25,7 @@ pytestmark = pytest.mark.stack
 
 @pytest.fixture(scope="module")
 def killed_run(stack, spark, settings, tmp_path_factory):
-    scenario = Scenario.generated("kill", tmp_path_factory.mktemp("kill"), 20_000, 77, settings,
+    scenario = Scenario.generated("kill", tmp_path_factory.mktemp("kill"), 15_000, 77, settings,
                                   job_args=["--max-offsets-per-trigger", "3000"],
                                   env={"TRIGGER_INTERVAL": "1 second"})
     rng = random.Random(5)
@@ -143,10 +143,10 @@ def test_replay_and_verify_commands(spark, killed_run, capsys):
 
 
 def test_outages_the_job_waits_restarts_and_loses_nothing(stack, spark, settings, tmp_path):
-    """Kafka stops for 20 s in the middle of a run, later the Iceberg catalog does. With a
+    """Kafka stops for 12 s in the middle of a run, later the Iceberg catalog does. With a
     10 s Kafka timeout the query fails; the job waits for Kafka, S3 and the catalog, restarts
     the query from its checkpoint and drains the topic by itself. Two restarts at most
-    (--max-restarts 2): restarting blindly during a 20 s outage would use them up in 6 s."""
+    (--max-restarts 2): restarting blindly during a 12 s outage would use them up in 6 s."""
     scenario = Scenario.generated("outage", tmp_path, 10_000, 79, settings,
                                   job_args=["--max-offsets-per-trigger", "2000", "--kafka-timeout", "10",
                                             "--max-restarts", "2"],
@@ -158,7 +158,7 @@ def test_outages_the_job_waits_restarts_and_loses_nothing(stack, spark, settings
             assert job.wait_for_batches(1), job.tail()
             assert stack.stop(service)
             assert job.wait_for_output(waiting, timeout=120), job.tail()
-            time.sleep(20)
+            time.sleep(12)
             stack.up()
         back = time.monotonic()
         assert job.wait_for_records(len(scenario.records()), timeout=600), job.tail()
