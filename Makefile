@@ -114,7 +114,7 @@ metabase: $(STAMP) ## Metabase: first-run setup, the Trino database and "ROAS & 
 grafana: $(STAMP) ## Grafana: the Trino data source and "Pipeline Ops" (GRAFANA_URL)
 	$(PY) -m dashboards.grafana_bootstrap $(ARGS)
 
-screenshots: $(STAMP) ## PNGs of the Superset dashboards for the README (docs/img/), from the real pages; after make demo
+screenshots: $(STAMP) ## PNGs of the Superset dashboards (real pages) and the notebook's charts for the README (docs/img/); after make demo
 	$(PY) -m dashboards.screenshots $(ARGS)
 
 notebook: $(STAMP) ## JupyterLab on the path-analysis notebook (local stack; installs jupyterlab once)

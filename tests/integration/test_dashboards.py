@@ -16,7 +16,6 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from conf.settings import REPO_ROOT
 from conf.tables import Tables, ensure_tables
 from dashboards import grafana_bootstrap, metabase_bootstrap
 from dashboards.trino_views import qualified_name, qualify, view_names
@@ -280,19 +279,12 @@ def test_views_cards_and_panels_over_empty_tables_give_nulls_not_errors(stack, s
 # --- the notebook
 
 def test_path_analysis_notebook_runs_headless_and_matches_gold(applied):
-    import nbformat
-    from nbclient import NotebookClient
+    from dashboards import notebook as path_analysis
 
-    notebook = nbformat.read(REPO_ROOT / "dashboards" / "jupyter" / "path_analysis.ipynb", as_version=4)
-    os.environ["TABLE_NAMESPACE_PREFIX"] = applied["prefix"]  # the kernel inherits it
-    try:
-        NotebookClient(notebook, timeout=300, kernel_name="python3",
-                       resources={"metadata": {"path": str(REPO_ROOT / "dashboards" / "jupyter")}}).execute()
-    finally:
-        os.environ.pop("TABLE_NAMESPACE_PREFIX")
-    outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.get("outputs", [])]
+    notebook = path_analysis.execute(applied["prefix"])
+    outputs = path_analysis.outputs(notebook)
     assert not [o for o in outputs if o.output_type == "error"]
-    assert any(o.output_type == "display_data" and "image/png" in o.get("data", {}) for o in outputs)
+    assert set(path_analysis.charts(notebook)) == {"effective-frequency", "unique-reach", "attribution-models-over-the-same-paths"}
     line = next(text for o in outputs if o.output_type == "stream"
                 for text in o.text.splitlines() if text.startswith("SUMMARY "))
     summary = json.loads(line.removeprefix("SUMMARY "))
