@@ -225,10 +225,48 @@ def run(rows: int, repeats: int, settings) -> dict:
     try:
         cursor = connection.cursor()
         apply_views(cursor, tables.prefix)
-        return {"queries": time_queries(cursor, dashboard_queries(tables.prefix, end), repeats), "rollups": rollups}
+        return {"queries": time_queries(cursor, dashboard_queries(tables.prefix, end), repeats), "rollups": rollups,
+                "renders": time_superset(settings, tables.prefix, cursor, repeats)}
     finally:
         connection.close()
         drop_namespaces(spark, tables)
+
+
+def time_superset(settings, prefix: str, cursor, repeats: int) -> dict[str, tuple[float, float]] | None:
+    """Each Superset dashboard over the prefix's tables, opened in headless chromium until
+    every chart has finished: {title: (first open, median of the next `repeats`)} in seconds
+    (the first runs every chart's query on Trino; then Superset's cache answers). None, with
+    a line saying why, when Superset or chromium is missing (`make bi` starts Superset)."""
+    import shutil
+
+    from dashboards import superset_bootstrap
+    from dashboards.superset_page import log_in, wait_finished
+    from stack.preflight import http_status
+
+    chromium = shutil.which("chromium")
+    if http_status(f"{settings.superset_url}/health") != 200 or chromium is None:
+        print(f"  Superset render times skipped: {'no chromium on PATH' if chromium is None else 'Superset is not running (make bi)'}")
+        return None
+    from playwright.sync_api import sync_playwright
+
+    urls = superset_bootstrap.apply(settings, prefix, cursor)
+    times = {}
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1600, "height": 2200})
+        log_in(page, settings)
+        for dashboard in superset_bootstrap.DASHBOARDS:
+            seconds = []
+            for _ in range(repeats + 1):
+                started = time.perf_counter()
+                page.goto(urls[dashboard.title])
+                states = wait_finished(page, len(dashboard.charts))
+                seconds.append(time.perf_counter() - started)
+                if failed := {name: state for name, state in states.items() if state != "rendered"}:
+                    raise RuntimeError(f"{dashboard.title}: {failed}")
+            times[dashboard.title] = (seconds[0], statistics.median(seconds[1:]))
+        browser.close()
+    return times
 
 
 GENERATOR_START = datetime(2026, 1, 5, tzinfo=timezone.utc)  # the generator's default --start
