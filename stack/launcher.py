@@ -350,6 +350,7 @@ class Service:
     # Started only when asked for (`up --with NAME`): Superset's venv is ~830 MB and its first
     # start ~1 min, which the pipeline and most tests do not need.
     optional: bool = False
+    stop_grace_s: float = 20.0  # SIGTERM, then SIGKILL after this long
 
 
 class LocalStack:
@@ -366,6 +367,9 @@ class LocalStack:
                 lambda: http_status(f"{s.s3_endpoint}/") in (200, 403)
                 and http_status(f"http://127.0.0.1:{s.seaweedfs_master_port}/cluster/status") == 200,
                 extra_ports=[s.seaweedfs_master_port, s.seaweedfs_volume_port, s.seaweedfs_filer_port],
+                # `weed server` shuts its volume server down at once on SIGTERM, then never exits
+                # (master, filer and S3 gateway stay): waiting 20 s for it bought nothing.
+                stop_grace_s=3.0,
             ),
             Service(
                 "kafka",
@@ -591,7 +595,7 @@ class LocalStack:
         try:
             group = os.getpgid(process.pid)
             os.killpg(group, signal.SIGTERM)
-            _, alive = psutil.wait_procs([process, *process.children(recursive=True)], timeout=20)
+            _, alive = psutil.wait_procs([process, *process.children(recursive=True)], timeout=service.stop_grace_s)
             if alive:
                 os.killpg(group, signal.SIGKILL)
                 psutil.wait_procs(alive, timeout=5)
