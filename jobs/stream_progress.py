@@ -63,12 +63,15 @@ class ProgressRecorder(StreamingQueryListener):
 
     def __init__(self) -> None:
         self.pending: queue.Queue[dict] = queue.Queue()
+        self.received: set[tuple[str, int]] = set()  # (run id, batch id) of every event delivered
 
     def onQueryStarted(self, event) -> None:  # noqa: N802 - Spark's listener API
         pass
 
     def onQueryProgress(self, event) -> None:  # noqa: N802
-        self.pending.put(json.loads(event.progress.json))
+        document = json.loads(event.progress.json)
+        self.received.add((document["runId"], document["batchId"]))
+        self.pending.put(document)
 
     def onQueryIdle(self, event) -> None:  # noqa: N802
         pass

@@ -32,11 +32,12 @@ def wait_for_services(settings: Settings, timeout_s: float, stopping=lambda: Fal
 
 
 def record_pending_progress(batch_function: "AttributionBatch", spark, query) -> None:
-    """The listener bus delivers the last batch's progress asynchronously: wait for it,
-    then write what arrived to ops.stream_progress."""
+    """The listener bus delivers the last batch's progress asynchronously: wait for it (it
+    may already be delivered and written by the progress thread), then write what arrived
+    to ops.stream_progress."""
     last, deadline = query.lastProgress, time.monotonic() + 10
-    while last and time.monotonic() < deadline and not any(
-            d["batchId"] == last["batchId"] for d in list(batch_function.recorder.pending.queue)):
+    while last and time.monotonic() < deadline and (
+            last["runId"], last["batchId"]) not in batch_function.recorder.received:
         time.sleep(0.2)
     batch_function.record_progress(spark)
 
