@@ -76,7 +76,7 @@ def build_spark(app_name: str, settings: Settings | None = None, **extra: str) -
 
     builder = SparkSession.builder.appName(app_name)
     options = session_options(settings)
-    if _running_under_spark_submit():
+    if running_under_spark_submit():
         options.pop("spark.master")
         options.pop("spark.driver.memory")
     for key, value in {**options, **extra}.items():
@@ -86,6 +86,6 @@ def build_spark(app_name: str, settings: Settings | None = None, **extra: str) -
     return spark
 
 
-def _running_under_spark_submit() -> bool:
+def running_under_spark_submit() -> bool:
     # spark-submit launches the Python driver with the gateway already up.
     return "PYSPARK_GATEWAY_PORT" in os.environ

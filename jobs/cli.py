@@ -32,13 +32,13 @@ def job_session(app_name: str, settings: Settings, *services: str, **spark_optio
 def start_spark(app_name: str, settings: Settings | None = None, **spark_options: str):
     """conf.spark_session.build_spark with the generated SPARK_CONF_DIR (stack/spark_conf.py):
     set here for a driver started from Python; spark-submit must have been given it."""
-    from conf.spark_session import build_spark
+    from conf.spark_session import build_spark, running_under_spark_submit
     from stack.spark_conf import spark_conf_dir
 
     settings = settings or get_settings()
     if not os.environ.get("SPARK_CONF_DIR"):
-        if "PYSPARK_GATEWAY_PORT" in os.environ:  # under spark-submit the JVM already runs without the jars
+        if running_under_spark_submit():  # the JVM already runs, without the jars
             raise SystemExit("error: spark-submit ran without SPARK_CONF_DIR, so without the Kafka and Iceberg "
-                             "jars: use the make targets, or SPARK_CONF_DIR=$(python -m stack.spark_conf) spark-submit ...")
+                             "jars: use the make targets, or SPARK_CONF_DIR=$(python -m stack.spark_conf) spark-submit ... (the venv's python)")
         os.environ["SPARK_CONF_DIR"] = str(spark_conf_dir(settings))
     return build_spark(app_name, settings, **spark_options)

@@ -63,14 +63,14 @@ class ProgressRecorder(StreamingQueryListener):
 
     def __init__(self) -> None:
         self.pending: queue.Queue[dict] = queue.Queue()
-        self.received: set[tuple[str, int]] = set()  # (run id, batch id) of every event delivered
+        self.newest: dict[str, int] = {}  # run id -> the newest batch id whose event was delivered
 
     def onQueryStarted(self, event) -> None:  # noqa: N802 - Spark's listener API
         pass
 
     def onQueryProgress(self, event) -> None:  # noqa: N802
         document = json.loads(event.progress.json)
-        self.received.add((document["runId"], document["batchId"]))
+        self.newest[document["runId"]] = max(document["batchId"], self.newest.get(document["runId"], -1))
         self.pending.put(document)
 
     def onQueryIdle(self, event) -> None:  # noqa: N802

@@ -36,8 +36,8 @@ def record_pending_progress(batch_function: "AttributionBatch", spark, query) ->
     may already be delivered and written by the progress thread), then write what arrived
     to ops.stream_progress."""
     last, deadline = query.lastProgress, time.monotonic() + 10
-    while last and time.monotonic() < deadline and (
-            last["runId"], last["batchId"]) not in batch_function.recorder.received:
+    while last and time.monotonic() < deadline and \
+            batch_function.recorder.newest.get(last["runId"], -1) < last["batchId"]:
         time.sleep(0.2)
     batch_function.record_progress(spark)
 
