@@ -46,8 +46,12 @@ constraints: ## re-resolve every Python package (transitive ones too) into const
 	  > constraints.txt.new && mv constraints.txt.new constraints.txt && rm -rf $(VENV)-resolve
 	@echo "constraints.txt: $$(grep -vc '^#' constraints.txt) packages"
 
+# Two workers (docs/operations.md, "Tests"): the stack's scenarios mostly wait on JVM starts
+# and commits, which leaves a core for the Spark layer's tests beside them.
+TEST_WORKERS ?= 2
+
 test: $(STAMP) ## the whole test suite; starts (and stops) the local stack as needed
-	$(PY) -m pytest $(ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup $(ARGS)
 
 test-unit: $(STAMP) ## unit tests only (no JVM, no services)
 	$(PY) -m pytest tests/unit $(ARGS)

@@ -3,6 +3,7 @@ the browser tests: logging in, and the state of each chart. Playwright drives th
 
 from __future__ import annotations
 
+import re
 import time
 
 from conf.settings import Settings
@@ -13,13 +14,23 @@ FAILED = ".ant-alert-error"
 RENDER_TIMEOUT_S = 120
 
 
-def log_in(page, settings: Settings) -> None:
-    page.goto(f"{settings.superset_url}/login/")
-    page.fill("#username", settings.superset_admin_user)
-    page.fill("#password", settings.superset_admin_password)
-    page.click("[type=submit]")
-    # Logged in once the redirect starts; a cold server's first welcome page may take long to load.
-    page.wait_for_url("**/superset/welcome/**", wait_until="commit", timeout=90_000)
+def log_in(page, settings: Settings, attempts: int = 3) -> None:
+    """Log the page's browser context in by posting Superset's login form (with its CSRF
+    token) from the context itself, so the session cookie lands in the browser. Filling the
+    React login page instead raced its start now and then: a click before the page's client
+    had its CSRF token posted nothing and left the browser on /login/."""
+    base, request = settings.superset_url, page.context.request
+    for _ in range(attempts):
+        token = re.search(r'id="csrf_token"\s+value="([^"]+)"', request.get(f"{base}/login/", timeout=60_000).text())
+        if token:
+            request.post(f"{base}/login/", timeout=60_000, form={
+                "username": settings.superset_admin_user, "password": settings.superset_admin_password,
+                "csrf_token": token.group(1)})
+            if request.get(f"{base}/api/v1/me/", timeout=60_000).ok:
+                return
+        time.sleep(2)
+    raise RuntimeError(f"could not log in to Superset at {base} as {settings.superset_admin_user!r}: check "
+                       "SUPERSET_ADMIN_USER / SUPERSET_ADMIN_PASSWORD in .env and .stack/logs/superset.log")
 
 
 def chart_states(page) -> dict[str, str]:

@@ -11,6 +11,8 @@ process groups and leaves no listening port behind.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -172,9 +174,19 @@ class Downloads:
                         transitive: bool = True) -> Path:
         target = self.root / name
         if not (target / ".complete").exists():
-            self._resolve(target, name, coordinates, transitive)
+            with self.exclusive(name):  # two test workers may start their drivers at once
+                if not (target / ".complete").exists():
+                    self._resolve(target, name, coordinates, transitive)
         verify(classpath_sha256(target), expected_sha256, f"the {name} classpath", target)
         return target
+
+    @contextlib.contextmanager
+    def exclusive(self, name: str):
+        """Held while one process fills `name` in the cache; another one waits for it."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.root / f".{name}.lock", "w") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            yield
 
     def _resolve(self, target: Path, name: str, coordinates: list[str], transitive: bool) -> None:
         if shutil.which("mvn") is None:

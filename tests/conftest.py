@@ -2,16 +2,21 @@
 a local session whose Iceberg catalog lives in a temporary directory (tests/spark/conftest.py).
 tests/integration gets the local stack (started here if it is not already up, and stopped
 again at the end only if this run started it) and `spark` on the stack's catalog
-(tests/integration/conftest.py). Both layers share one JVM when run together."""
+(tests/integration/conftest.py). Both layers share one JVM per pytest process; `make test`
+runs two (pytest-xdist, docs/operations.md "What is verified where")."""
 
 from __future__ import annotations
 
 import os
 import uuid
+from pathlib import Path
 
 import pytest
 
 from conf.settings import get_settings
+from tests import stack_locks
+
+RUN_ID = "LAKEHOUSE_TEST_RUN"  # set by the controlling process, inherited by xdist's workers
 
 
 @pytest.fixture(scope="session")
@@ -19,17 +24,49 @@ def settings():
     return get_settings()
 
 
+def pytest_configure(config):
+    if not hasattr(config, "workerinput"):  # the controlling process (xdist's or a plain run)
+        os.environ.setdefault(RUN_ID, uuid.uuid4().hex)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items):
+    """`make test` runs two xdist workers (--dist loadgroup): a module's tests stay together in
+    one worker, so module fixtures run once; modules may name a shared group instead."""
+    for item in items:
+        if item.get_closest_marker("xdist_group") is None:
+            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
+
+
+def pytest_sessionfinish(session):
+    """The local stack is stopped by the controlling process once every worker is done, and
+    only when a worker of this run started it."""
+    if hasattr(session.config, "workerinput") or os.environ.get("KEEP_STACK") == "1":
+        return
+    settings = get_settings()
+    marker = started_marker(settings)
+    if marker.exists() and marker.read_text() == os.environ[RUN_ID]:
+        from stack.launcher import LocalStack
+
+        LocalStack(settings).down()
+        marker.unlink()
+
+
+def started_marker(settings) -> Path:
+    return Path(settings.runtime_dir) / "started-by-tests"
+
+
 @pytest.fixture(scope="session")
 def stack(settings):
+    """The local stack, started by the first worker that needs it (if it is not up already)."""
     from stack.launcher import LocalStack
 
     local_stack = LocalStack(settings)
-    already_up = all(local_stack.process(s) and s.healthy() for s in local_stack.services if not s.optional)
-    if not already_up:
-        local_stack.up()
-    yield local_stack
-    if not already_up and os.environ.get("KEEP_STACK") != "1":
-        local_stack.down()
+    with stack_locks.starting(settings):
+        if not all(local_stack.process(s) and s.healthy() for s in local_stack.services if not s.optional):
+            local_stack.up()
+            started_marker(settings).write_text(os.environ[RUN_ID])
+    return local_stack
 
 
 @pytest.fixture(scope="session")

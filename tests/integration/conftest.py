@@ -5,6 +5,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from tests import stack_locks
 from tests.streaming_helpers import Scenario
 
 START = datetime(2026, 1, 5, tzinfo=timezone.utc)
@@ -14,6 +15,15 @@ SEED = 41
 @pytest.fixture(scope="session")
 def spark(stack, spark_session):
     return spark_session
+
+
+@pytest.fixture(scope="module", autouse=True)
+def stack_in_use(request, settings):
+    """A module uses the stack beside the other xdist worker's modules, or alone when it stops
+    services (module-level STOPS_SERVICES = True): see tests/stack_locks.py."""
+    stops = getattr(request.module, "STOPS_SERVICES", False)
+    with stack_locks.alone(settings) if stops else stack_locks.sharing(settings):
+        yield
 
 
 @pytest.fixture(scope="session")
@@ -44,7 +54,8 @@ def served(stack, spark, settings, tmp_path_factory):
     expected = scenario.expected()
     yield {"scenario": scenario, "prefix": scenario.tables.prefix, "records": records, "expected": expected,
            "series": series}
-    scenario.cleanup(spark)
+    with stack_locks.sharing(settings):  # torn down at the session's end, outside any module
+        scenario.cleanup(spark)
 
 
 @pytest.fixture(scope="session")

@@ -20,7 +20,7 @@ from conf.tables import Tables, ensure_tables
 from dashboards import grafana_bootstrap, metabase_bootstrap
 from dashboards.trino_views import qualified_name, qualify, view_names
 
-pytestmark = pytest.mark.stack
+pytestmark = [pytest.mark.stack, pytest.mark.xdist_group("served")]  # one worker computes `served`
 
 
 def day_of(micros: int) -> str:

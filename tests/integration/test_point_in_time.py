@@ -14,7 +14,7 @@ from dashboards.trino_views import apply_views
 from producers.ad_traffic_generator import main as generate
 from producers.campaign_feed import FeedConfig, snapshots, write_snapshots
 
-pytestmark = pytest.mark.stack
+pytestmark = [pytest.mark.stack, pytest.mark.xdist_group("served")]  # one worker computes `served`
 START = datetime(2026, 1, 5, tzinfo=timezone.utc)
 
 

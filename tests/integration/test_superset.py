@@ -15,7 +15,7 @@ import pytest
 from dashboards import superset_bootstrap
 from dashboards.superset_page import RENDER_TIMEOUT_S, chart_texts, log_in, wait_finished
 
-pytestmark = pytest.mark.stack
+pytestmark = [pytest.mark.stack, pytest.mark.xdist_group("served")]  # one worker computes `served`
 
 
 @pytest.fixture(scope="module")
@@ -45,12 +45,20 @@ def browser():
         launched.close()
 
 
+@pytest.fixture(scope="module")
+def session_state(superset, browser, settings):
+    """Cookies of one logged-in browser context, reused by every test's fresh context."""
+    context = browser.new_context()
+    log_in(context.new_page(), settings)
+    state = context.storage_state()
+    context.close()
+    return state
+
+
 @pytest.fixture
-def page(browser, settings, tmp_path_factory, request):
-    context = browser.new_context(viewport={"width": 1600, "height": 2200})
-    page = context.new_page()
-    log_in(page, settings)
-    yield page
+def page(browser, session_state):
+    context = browser.new_context(viewport={"width": 1600, "height": 2200}, storage_state=session_state)
+    yield context.new_page()
     context.close()
 
 
