@@ -29,13 +29,12 @@ def pytest_configure(config):
         os.environ.setdefault(RUN_ID, uuid.uuid4().hex)
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(items):
+def pytest_itemcollected(item):
     """`make test` runs two xdist workers (--dist loadgroup): a module's tests stay together in
-    one worker, so module fixtures run once; modules may name a shared group instead."""
-    for item in items:
-        if item.get_closest_marker("xdist_group") is None:
-            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
+    one worker, so module fixtures run once; modules may name a shared group instead. (Marked
+    here, at collection: xdist reads the groups in its own pytest_collection_modifyitems.)"""
+    if item.get_closest_marker("xdist_group") is None:
+        item.add_marker(pytest.mark.xdist_group(item.module.__name__))
 
 
 def pytest_sessionfinish(session):
