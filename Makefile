@@ -51,7 +51,7 @@ constraints: ## re-resolve every Python package (transitive ones too) into const
 TEST_WORKERS ?= 2
 
 test: $(STAMP) ## the whole test suite; starts (and stops) the local stack as needed
-	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup $(ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder $(ARGS)
 
 test-unit: $(STAMP) ## unit tests only (no JVM, no services)
 	$(PY) -m pytest tests/unit $(ARGS)

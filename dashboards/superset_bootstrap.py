@@ -319,11 +319,31 @@ class SupersetClient:
             raise RuntimeError(f"Superset refused the dashboards (HTTP {response.status_code}): {detail} "
                                "(local stack: .stack/logs/superset.log)")
 
-    def dashboards(self) -> dict[str, int]:
-        """Title -> id of every dashboard."""
-        response = self.session.get(f"{self.url}/api/v1/dashboard/", params={"q": "(page_size:100)"}, timeout=30)
+    def remove(self, prefix: str) -> dict[str, int]:
+        """Delete the dashboards, charts and datasets imported with `prefix` (a test's or a
+        benchmark's); the database connection stays. Returns how many of each went."""
+        assert prefix, "the unprefixed assets are the demo's: never removed"
+        slugs = {f"{prefix}{d.slug}" for d in DASHBOARDS}
+        listed = self._list("dashboard", "slug", prefix)
+        dashboards = [row["id"] for row in listed if row["slug"] in slugs]
+        charts = sorted({chart["id"] for dashboard in dashboards
+                         for chart in self._get(f"dashboard/{dashboard}/charts")["result"]})
+        datasets = [row["id"] for row in self._list("dataset", "table_name", prefix)]
+        for kind, ids in (("dashboard", dashboards), ("chart", charts), ("dataset", datasets)):
+            if ids:
+                response = self.session.delete(f"{self.url}/api/v1/{kind}/", timeout=60,
+                                               params={"q": f"!({','.join(map(str, ids))})"})
+                response.raise_for_status()
+        return {"dashboards": len(dashboards), "charts": len(charts), "datasets": len(datasets)}
+
+    def _get(self, path: str, **params) -> dict:
+        response = self.session.get(f"{self.url}/api/v1/{path}", params=params, timeout=30)
         response.raise_for_status()
-        return {row["dashboard_title"]: row["id"] for row in response.json()["result"]}
+        return response.json()
+
+    def _list(self, kind: str, column: str, starts_with: str) -> list[dict]:
+        query = f"(filters:!((col:{column},opr:sw,value:'{starts_with}')),page_size:100)"
+        return self._get(f"{kind}/", q=query)["result"]
 
 
 def dashboard_urls(settings: Settings, prefix: str = "") -> dict[str, str]:
@@ -334,6 +354,10 @@ def apply(settings: Settings, prefix: str, cursor) -> dict[str, str]:
     client = SupersetClient(settings)
     client.import_bundle(bundle(settings, prefix, view_columns(cursor, prefix), trino_address(settings)))
     return dashboard_urls(settings, prefix)
+
+
+def remove(settings: Settings, prefix: str) -> dict[str, int]:
+    return SupersetClient(settings).remove(prefix)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -266,6 +266,7 @@ def time_superset(settings, prefix: str, cursor, repeats: int) -> dict[str, tupl
                     raise RuntimeError(f"{dashboard.title}: {failed}")
             times[dashboard.title] = (seconds[0], statistics.median(seconds[1:]))
         browser.close()
+    superset_bootstrap.remove(settings, prefix)
     return times
 
 

@@ -37,6 +37,22 @@ def pytest_itemcollected(item):
         item.add_marker(pytest.mark.xdist_group(item.module.__name__))
 
 
+# The order in which xdist hands out the groups (make test: --no-loadscope-reorder): the
+# longest first, so that the two workers finish together; the outage test, which has the
+# stack to itself, after the other stack modules, when the other worker is in the Spark layer.
+SCHEDULE = ("test_exactly_once", "test_attribution_e2e", "served", "test_generator_kafka", "test_kafka_keys",
+            "test_stack", "test_outages", "test_attribution_properties", "test_scd2", "test_hostile_input",
+            "test_hot_keys")
+
+
+def pytest_collection_modifyitems(items):
+    def rank(item) -> int:
+        group = item.get_closest_marker("xdist_group").args[0].rsplit(".", 1)[-1]
+        return SCHEDULE.index(group) if group in SCHEDULE else len(SCHEDULE)
+
+    items.sort(key=rank)  # stable: the rest keep their collection order
+
+
 def pytest_sessionfinish(session):
     """The local stack is stopped by the controlling process once every worker is done, and
     only when a worker of this run started it."""

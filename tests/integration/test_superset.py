@@ -29,7 +29,8 @@ def superset(stack, applied, settings):
         urls = superset_bootstrap.apply(settings, applied["prefix"], connection.cursor())
     finally:
         connection.close()
-    return {**applied, "urls": urls}
+    yield {**applied, "urls": urls}
+    superset_bootstrap.remove(settings, applied["prefix"])  # again, if a test failed before the last one
 
 
 @pytest.fixture(scope="module")
@@ -140,3 +141,13 @@ def test_pipeline_ops_renders_every_chart(superset, page, tmp_path_factory):
         texts = open_dashboard(page, superset, "Pipeline Ops")
         fraud = sum(d == "CLICK_BEFORE_IMPRESSION" for d in superset["expected"].dispositions.values())
         assert texts["Click-before-impression (fraud signal)"].split("\n")[-1].strip() == f"{fraud:,d}"
+
+
+def test_a_tests_dashboards_charts_and_datasets_are_removed_again(superset, settings):
+    """Runs last: what the tests imported under their prefix leaves Superset's metadata (a
+    developer's Superset is not filled with test dashboards); the demo's are never touched."""
+    charts = sum(len(dashboard.charts) for dashboard in superset_bootstrap.DASHBOARDS)
+    assert superset_bootstrap.remove(settings, superset["prefix"]) == {
+        "dashboards": len(superset_bootstrap.DASHBOARDS), "charts": charts,
+        "datasets": len(superset_bootstrap.views_used())}
+    assert superset_bootstrap.remove(settings, superset["prefix"]) == {"dashboards": 0, "charts": 0, "datasets": 0}
