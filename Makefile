@@ -46,8 +46,8 @@ constraints: ## re-resolve every Python package (transitive ones too) into const
 	  > constraints.txt.new && mv constraints.txt.new constraints.txt && rm -rf $(VENV)-resolve
 	@echo "constraints.txt: $$(grep -vc '^#' constraints.txt) packages"
 
-# Two workers (docs/operations.md, "Tests"): the stack's scenarios mostly wait on JVM starts
-# and commits, which leaves a core for the Spark layer's tests beside them.
+# Two workers (docs/operations.md, "What is verified where"): the stack's scenarios leave
+# gaps (JVM starts, commits, waits) that the other worker's tests fill.
 TEST_WORKERS ?= 2
 
 test: $(STAMP) ## the whole test suite; starts (and stops) the local stack as needed

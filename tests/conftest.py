@@ -38,11 +38,11 @@ def pytest_itemcollected(item):
 
 
 # The order in which xdist hands out the groups (make test: --no-loadscope-reorder): the
-# longest first, so that the two workers finish together; the outage test, which has the
-# stack to itself, after the other stack modules, when the other worker is in the Spark layer.
-SCHEDULE = ("test_exactly_once", "test_attribution_e2e", "served", "test_generator_kafka", "test_kafka_keys",
-            "test_stack", "test_outages", "test_attribution_properties", "test_scd2", "test_hostile_input",
-            "test_hot_keys")
+# longest first, so that the two workers finish together. "restarts" is the kill scenario
+# and then the outage test, which has the stack to itself: by the time the kill scenario
+# ends, the other worker is done with the stack's modules and in the Spark layer.
+SCHEDULE = ("restarts", "test_attribution_e2e", "served", "test_generator_kafka", "test_kafka_keys", "test_stack",
+            "test_attribution_properties", "test_scd2", "test_hostile_input", "test_hot_keys")
 
 
 def pytest_collection_modifyitems(items):

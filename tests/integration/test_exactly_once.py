@@ -20,7 +20,7 @@ from producers.ad_traffic_generator import main as generate
 from tests.crashing_job import CRASH_LINE
 from tests.streaming_helpers import JOB, SPARK_SUBMIT, Scenario
 
-pytestmark = pytest.mark.stack
+pytestmark = [pytest.mark.stack, pytest.mark.xdist_group("restarts")]  # with test_outages.py: tests/conftest.py
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ import pytest
 
 from tests.streaming_helpers import Scenario
 
-pytestmark = pytest.mark.stack
+pytestmark = [pytest.mark.stack, pytest.mark.xdist_group("restarts")]  # after the kill scenario: tests/conftest.py
 STOPS_SERVICES = True
 
 
