@@ -162,6 +162,18 @@ def verify(actual: str, expected: str, what: str, path: Path) -> None:
                          f"a corrupt or tampered download. Delete {path} and start again.")
 
 
+@contextlib.contextmanager
+def file_lock(path: Path, mode: int):
+    """A blocking flock between processes (fcntl.LOCK_EX or LOCK_SH) on `path`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        fcntl.flock(handle, mode)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 class Downloads:
     """Artifacts cached under CACHE_DIR by version, each verified against the SHA-256 pinned
     in conf/versions.toml before it is used; a second start downloads nothing."""
@@ -180,13 +192,9 @@ class Downloads:
         verify(classpath_sha256(target), expected_sha256, f"the {name} classpath", target)
         return target
 
-    @contextlib.contextmanager
     def exclusive(self, name: str):
         """Held while one process fills `name` in the cache; another one waits for it."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        with open(self.root / f".{name}.lock", "w") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            yield
+        return file_lock(self.root / f".{name}.lock", fcntl.LOCK_EX)
 
     def _resolve(self, target: Path, name: str, coordinates: list[str], transitive: bool) -> None:
         if shutil.which("mvn") is None:

@@ -10,17 +10,7 @@ import fcntl
 from pathlib import Path
 
 from conf.settings import Settings
-
-
-@contextlib.contextmanager
-def file_lock(path: Path, mode: int):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as handle:
-        fcntl.flock(handle, mode)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+from stack.launcher import file_lock
 
 
 def _locks(settings: Settings) -> Path:
