@@ -502,20 +502,37 @@ class LocalStack:
         env = self.superset_env()
         initialised = self._dir("superset") / "initialised"
         if not initialised.exists():
-            print("  superset      first start: metadata database, admin user, roles (~1 min, once)", flush=True)
-            admin = s.superset_admin_user
-            for step in (["db", "upgrade"],
-                         ["fab", "create-admin", "--username", admin, "--firstname", admin, "--lastname", "admin",
-                          "--email", f"{admin}@lakehouse.local", "--password", s.superset_admin_password],
-                         ["init"]):
-                done = subprocess.run([str(venv / "bin" / "superset"), *step], env={**os.environ, **env},
-                                      cwd=self.runtime, capture_output=True, text=True)
-                if done.returncode != 0:
-                    raise StackError(f"superset {' '.join(step[:2])} failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
+            self._superset_metadata(venv, env)
             initialised.touch()
         command = [str(venv / "bin" / "gunicorn"), "--workers", "1", "--threads", "4", "--timeout", "120",
                    "--bind", f"127.0.0.1:{s.superset_port}", "superset.app:create_app()"]
         return command, env
+
+    def _superset_metadata(self, venv: Path, env: dict[str, str]) -> None:
+        """A new stack's metadata database: schema, admin user, roles. Making one takes ~50 s of
+        CPU (`db upgrade`, `fab create-admin`, `init`), so the first one is kept in the download
+        cache, keyed by the venv's pins, the config and the admin, and later stacks copy it."""
+        s = self.settings
+        admin = s.superset_admin_user
+        key = hashlib.sha256("\0".join([venv.name, (CONF_DIR / "superset" / "superset_config.py").read_text(),
+                                        admin, s.superset_admin_password, s.superset_secret_key]).encode())
+        template = self.downloads.root / f"superset-metadata-{key.hexdigest()[:12]}.db"
+        database = Path(env["SUPERSET_METADATA_DB"])
+        if template.exists():
+            shutil.copyfile(template, database)
+            return
+        print("  superset      first start: metadata database, admin user, roles (~1 min, once)", flush=True)
+        for step in (["db", "upgrade"],
+                     ["fab", "create-admin", "--username", admin, "--firstname", admin, "--lastname", "admin",
+                      "--email", f"{admin}@lakehouse.local", "--password", s.superset_admin_password],
+                     ["init"]):
+            done = subprocess.run([str(venv / "bin" / "superset"), *step], env={**os.environ, **env},
+                                  cwd=self.runtime, capture_output=True, text=True)
+            if done.returncode != 0:
+                raise StackError(f"superset {' '.join(step[:2])} failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
+        partial = template.with_name(f"{template.name}.{os.getpid()}.partial")
+        shutil.copyfile(database, partial)
+        partial.replace(template)  # whole or absent, whichever stack finishes first
 
     def _create_topic(self) -> None:
         kafka_admin.ensure_topic(self.settings.kafka_bootstrap_servers, self.settings.kafka_topic,

@@ -163,9 +163,10 @@ class Scenario:
     def start(self, *extra: str, script: str = JOB, **env: str) -> JobProcess:
         return JobProcess(self.args(*extra), {**self.env, **env}, script)
 
-    def drain(self, timeout: float = 900) -> subprocess.CompletedProcess:
-        """Run the job with --trigger available-now in the foreground; asserts exit 0."""
-        job = subprocess.run([SPARK_SUBMIT, JOB, *self.args("--trigger", "available-now")], cwd=REPO_ROOT,
+    def drain(self, *extra: str, timeout: float = 900) -> subprocess.CompletedProcess:
+        """Run the job with --trigger available-now in the foreground; asserts exit 0. `extra`
+        comes after the scenario's own job arguments, so it overrides them."""
+        job = subprocess.run([SPARK_SUBMIT, JOB, *self.args("--trigger", "available-now"), *extra], cwd=REPO_ROOT,
                              env=self.env, capture_output=True, text=True, timeout=timeout)
         assert job.returncode == 0, job.stdout[-2000:] + job.stderr[-3000:]
         return job

@@ -28,10 +28,10 @@ def pipeline_run(stack, spark, settings, tmp_path_factory):
     # not used: a file being written right now would look like an orphan.
     maintenance = settings.model_copy(update={"maintenance_snapshot_retention_hours": 0,
                                               "maintenance_retain_last": 3, "maintenance_closed_after_minutes": 0})
-    scenario = Scenario.generated("e2e", tmp_path_factory.mktemp("e2e"), 30_000, 21, settings,
+    scenario = Scenario.generated("e2e", tmp_path_factory.mktemp("e2e"), 18_000, 21, settings,
                                   # progress written every 2 s by the job's thread, beside the batches;
                                   # the Gold days a batch wrote compacted after every batch
-                                  job_args=["--max-offsets-per-trigger", "7500", "--progress-every", "2",
+                                  job_args=["--max-offsets-per-trigger", "6500", "--progress-every", "2",
                                             "--compact-every", "1"])
     job = scenario.start("--trigger", "available-now")
     reports = []

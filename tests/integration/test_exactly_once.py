@@ -77,7 +77,7 @@ def killed_run(stack, spark, settings, tmp_path_factory):
                      "--output", str(more), "--quiet"]) == 0
     with open(scenario.output, "a") as sent:
         sent.write(more.read_text())
-    resumed = scenario.drain()
+    resumed = scenario.drain("--max-offsets-per-trigger", "100000")  # the rest in one batch: no kill is coming
     print(f"\nkill test: {len(kills)} kills; restart -> first batch committed: "
           + ", ".join(f"{seconds:.1f}s" for seconds in recovery))
     yield {"scenario": scenario, "tables": scenario.tables, "expected": scenario.expected(), "kills": kills,
