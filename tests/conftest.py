@@ -7,6 +7,7 @@ runs two (pytest-xdist, docs/operations.md "What is verified where")."""
 
 from __future__ import annotations
 
+import json
 import os
 import uuid
 from pathlib import Path
@@ -27,6 +28,16 @@ def settings():
 def pytest_configure(config):
     if not hasattr(config, "workerinput"):  # the controlling process (xdist's or a plain run)
         os.environ.setdefault(RUN_ID, uuid.uuid4().hex)
+
+
+def pytest_runtest_logreport(report):
+    """TEST_TIMELINE=FILE: one JSON line per test phase (worker, test, phase, start, stop), to
+    see where a run's wall time went (docs/benchmarks.md)."""
+    path = os.environ.get("TEST_TIMELINE")
+    if path and not hasattr(report, "node"):  # written where it ran, not again by xdist's controller
+        with open(path, "a") as timeline:
+            timeline.write(json.dumps({"worker": os.environ.get("PYTEST_XDIST_WORKER", "main"), "test": report.nodeid,
+                                       "phase": report.when, "start": report.start, "stop": report.stop}) + "\n")
 
 
 def pytest_itemcollected(item):

@@ -19,7 +19,7 @@ def test_outages_the_job_waits_restarts_and_loses_nothing(stack, spark, settings
     10 s Kafka timeout the query fails; the job waits for Kafka, S3 and the catalog, restarts
     the query from its checkpoint and drains the topic by itself. Two restarts at most
     (--max-restarts 2): restarting blindly during a 12 s outage would use them up in 6 s."""
-    scenario = Scenario.generated("outage", tmp_path, 6_000, 79, settings,
+    scenario = Scenario.generated("outage", tmp_path, 4_000, 79, settings,
                                   job_args=["--max-offsets-per-trigger", "2000", "--kafka-timeout", "10",
                                             "--max-restarts", "2"],
                                   env={"TRIGGER_INTERVAL": "1 second"})
