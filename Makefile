@@ -57,7 +57,7 @@ test-unit: $(STAMP) ## unit tests only (no JVM, no services)
 	$(PY) -m pytest tests/unit $(ARGS)
 
 test-spark: $(STAMP) ## unit and Spark tests (a local JVM, Iceberg in a temp directory, no services)
-	$(PY) -m pytest tests/unit tests/spark $(ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder tests/unit tests/spark $(ARGS)
 
 demo: $(STAMP) ## local stack and Superset, events, the pipeline, a result from Trino and the dashboards' URLs
 	@$(PY) -m stack up --with superset
