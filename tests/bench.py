@@ -85,8 +85,26 @@ def p95(values: list[float]) -> float:
     return ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)]
 
 
-def write_plots(directory: str, dashboard_times: list, merge_times: dict) -> None:
-    """PNG charts of what was measured, under `directory`."""
+PHASES = ("read", "cap", "bronze", "audit", "gold", "compact")  # the job's batch phases, in order
+
+
+def _stacked_phases(axis, batches: list[dict], title: str) -> None:
+    """One bar per batch, its phases stacked (seconds)."""
+    bottom = [0.0] * len(batches)
+    for phase in PHASES:
+        heights = [batch.get(phase, 0.0) for batch in batches]
+        if any(heights):
+            axis.bar(range(1, len(batches) + 1), heights, bottom=bottom, label=phase)
+            bottom = [b + h for b, h in zip(bottom, heights)]
+    axis.set_xlabel("batch")
+    axis.set_ylabel("seconds")
+    axis.set_title(title)
+    axis.legend(fontsize="small")
+
+
+def write_plots(directory: str, dashboard_times: list, merge_times: dict, job: dict | None = None,
+                freshness: dict | None = None) -> list[str]:
+    """PNG charts of what was measured, under `directory`; returns the files written."""
     from pathlib import Path
 
     import matplotlib
@@ -96,6 +114,34 @@ def write_plots(directory: str, dashboard_times: list, merge_times: dict) -> Non
 
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
+    written = []
+
+    def save(figure, name: str) -> None:
+        figure.tight_layout()
+        figure.savefig(out / name, dpi=80)
+        plt.close(figure)
+        written.append(str(out / name))
+
+    if job:
+        figure, (rates, phases) = plt.subplots(1, 2, figsize=(11, 4), gridspec_kw={"width_ratios": [1, 2]})
+        rates.bar(["Bronze + audit + Gold", "Bronze only"], [job["full_rate"], job["bronze_rate"]])
+        rates.axhline(25_000, color="red", linestyle="--", label="target 25,000")
+        rates.set_ylabel("events/s")
+        rates.set_title(f"drain of a {job['events']:,}-event backlog")
+        rates.legend(fontsize="small")
+        _stacked_phases(phases, job["history"], f"per batch (at most {job['batch_size']:,} records)")
+        save(figure, "job_throughput.png")
+    if freshness and freshness.get("timeline"):
+        figure, (ages, phases) = plt.subplots(1, 2, figsize=(11, 4))
+        ages.plot([t for t, _ in freshness["timeline"]], [age for _, age in freshness["timeline"]])
+        ages.axhline(15, color="red", linestyle="--", label="target p95 15 s")
+        ages.axvline(freshness["warmup_s"], color="grey", linestyle=":", label="end of warm-up")
+        ages.set_xlabel("seconds since traffic began")
+        ages.set_ylabel("age of Gold's newest impression in Trino (s)")
+        ages.set_title(f"freshness at {freshness['rate']:,.0f} events/s")
+        ages.legend(fontsize="small")
+        _stacked_phases(phases, freshness["phases"], f"the job's batches (trigger every {freshness['trigger']})")
+        save(figure, "freshness.png")
     if dashboard_times:
         ordered = sorted(dashboard_times, key=lambda t: t[1])
         figure, axis = plt.subplots(figsize=(9, max(4, len(ordered) * 0.25)))
@@ -103,9 +149,7 @@ def write_plots(directory: str, dashboard_times: list, merge_times: dict) -> Non
         axis.axvline(2.0, color="red", linestyle="--", label="target 2 s")
         axis.set_xlabel("seconds (median of warm runs)")
         axis.legend()
-        figure.tight_layout()
-        figure.savefig(out / "dashboard_queries.png")
-        plt.close(figure)
+        save(figure, "dashboard_queries.png")
     if merge_times:
         figure, axis = plt.subplots(figsize=(7, 4))
         for scale, seconds in merge_times.items():
@@ -113,10 +157,9 @@ def write_plots(directory: str, dashboard_times: list, merge_times: dict) -> Non
         axis.set_xlabel("batch")
         axis.set_ylabel("MERGE seconds")
         axis.legend()
-        figure.tight_layout()
-        figure.savefig(out / "merge_by_gold_size.png")
-        plt.close(figure)
-    print(f"plots written to {out}/", flush=True)
+        save(figure, "merge_by_gold_size.png")
+    print(f"plots written: {', '.join(written)}" if written else "no plots: nothing plottable was measured", flush=True)
+    return written
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -149,11 +192,11 @@ def main(argv: list[str] | None = None) -> int:
     from stack.launcher import LocalStack
 
     stack = LocalStack(get_settings())
-    if not all(stack.process(s) and s.healthy() for s in stack.services):
+    if not all(stack.process(s) and s.healthy() for s in stack.services if not s.optional):
         sys.exit("the local stack is not up — run `make stack-up` first")
 
     topic = f"bench_{uuid.uuid4().hex[:8]}"
-    rows = []
+    rows, job = [], None
     to_kafka = [generator_throughput(args.events, False, topic) for _ in range(args.repeats)]
     generation_only = [generator_throughput(args.events, True, topic) for _ in range(args.repeats)]
     kafka_rate, dry_rate = statistics.median(to_kafka), statistics.median(generation_only)
@@ -181,6 +224,8 @@ def main(argv: list[str] | None = None) -> int:
             drop_prefix(job_throughput(warmup, "bronze,audit,gold", args.batch_size, work_dir)[2])
             full_rate, history, full_prefix = job_throughput(backlog, "bronze,audit,gold", args.batch_size, work_dir)
             bronze_rate, _, bronze_prefix = job_throughput(backlog, "bronze", args.batch_size, work_dir)
+        job = {"full_rate": full_rate, "bronze_rate": bronze_rate, "history": history, "events": args.job_events,
+               "batch_size": args.batch_size}
         merges = sorted(h["gold"] for h in history if "gold" in h)
         rows.append(("job: Bronze + audit + Gold (events/s)", f"{full_rate:,.0f}", "target >= 25,000",
                      f"{full_rate / 25_000:.2f} of target"))
@@ -196,11 +241,13 @@ def main(argv: list[str] | None = None) -> int:
         rows.append((f"dims run at {args.dims_campaigns:,} campaigns x {args.dims_snapshots} snapshots (s)",
                      f"{statistics.median(seconds):.1f}", "", f"runs: {', '.join(f'{x:.1f}' for x in seconds)}"))
 
+    fresh = None
     if args.freshness_rate:
         from tests import bench_freshness
 
         trigger = args.freshness_trigger or get_settings().trigger_interval
-        fresh = bench_freshness.run(args.freshness_rate, args.freshness_seconds, get_settings(), trigger)
+        fresh = {**bench_freshness.run(args.freshness_rate, args.freshness_seconds, get_settings(), trigger),
+                 "rate": args.freshness_rate, "trigger": trigger}
         shown = lambda x: "not reached" if x is None else f"{x:.1f}"  # noqa: E731
         batch_note = (f"{fresh['batches']} batches, median {shown(fresh['median_batch_s'])}s; "
                       f"newest visible impression {fresh['behind_at_end_s']:.0f}s old at the end")
@@ -255,7 +302,7 @@ def main(argv: list[str] | None = None) -> int:
         if len(scales) >= 2:
             ratio = statistics.median(merge_times[scales[-1]]) / statistics.median(merge_times[scales[0]])
             rows.append((f"MERGE median {scales[-1]:,} / {scales[0]:,} rows", f"{ratio:.2f}", "target <= 1.5", ""))
-    write_plots(args.output_dir, dashboard_times, merge_times)
+    write_plots(args.output_dir, dashboard_times, merge_times, job, fresh)
 
     print(f"\nbenchmarks ({args.repeats} repeats, median; {args.events:,} events per run)\n")
     width = max(len(r[0]) for r in rows)

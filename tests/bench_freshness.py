@@ -32,6 +32,12 @@ def weighted_percentile(samples: list[tuple[float, int]], fraction: float) -> fl
     raise ValueError("no samples")
 
 
+def batch_phases(line: str) -> dict[str, float]:
+    """The seconds per phase that the job's batch line reports: '(read 1.2s, gold 3.4s)'."""
+    detail = re.search(r"\(([^()]*)\)\s*$", line)
+    return {name: float(seconds) for name, seconds in re.findall(r"(\w+) ([\d.]+)s", detail.group(1) if detail else "")}
+
+
 def _poll(cursor, gold: str, day: str, since: float) -> list[tuple[float, int, float]]:
     """Impressions with impression_time > since, per event second: (second, count, newest
     impression_time in it). One query, and Iceberg's column bounds let Trino skip every
@@ -84,6 +90,7 @@ def run(rate: float, seconds: float, settings, trigger: str, warmup: float = 60.
             window = (started + warmup, started + warmup + seconds)
             day = (datetime.fromtimestamp(started, timezone.utc) - timedelta(days=1)).date().isoformat()
             samples: list[tuple[float, int]] = []
+            timeline: list[tuple[float, float]] = []  # (seconds since traffic began, age of Gold's newest impression)
             newest, last_report = started - 1, started
             while time.time() < window[1] + 120:
                 poll_started = time.time()
@@ -93,6 +100,8 @@ def run(rate: float, seconds: float, settings, trigger: str, warmup: float = 60.
                     if window[0] <= second < window[1]:
                         samples.append((seen_at - (second + 0.5), count))
                 newest = max([newest, *(latest for _, _, latest in arrived)])
+                if newest >= started:
+                    timeline.append((seen_at - started, seen_at - newest))
                 if newest >= window[1] - 1:
                     break
                 if seen_at - last_report >= 30:
@@ -111,7 +120,8 @@ def run(rate: float, seconds: float, settings, trigger: str, warmup: float = 60.
     seconds_per_batch = [float(m.group(1)) for line in batches if (m := re.search(r" in ([\d.]+)s", line))]
     result = {"impressions": sum(count for _, count in samples), "batches": len(batches),
               "median_batch_s": statistics.median(seconds_per_batch) if seconds_per_batch else None,
-              "behind_at_end_s": seen_at - newest, "batch_lines": batches}
+              "behind_at_end_s": seen_at - newest, "batch_lines": batches, "timeline": timeline,
+              "warmup_s": warmup, "phases": [batch_phases(line) for line in batches]}
     if not samples:  # the job fell behind: no impression of the window became visible in time
         return {**result, "p50": None, "p95": None}
     return {**result, "p50": weighted_percentile(samples, 0.50), "p95": weighted_percentile(samples, 0.95)}
