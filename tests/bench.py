@@ -94,8 +94,10 @@ def _stacked_phases(axis, batches: list[dict], title: str) -> None:
     for phase in PHASES:
         heights = [batch.get(phase, 0.0) for batch in batches]
         if any(heights):
-            axis.bar(range(1, len(batches) + 1), heights, bottom=bottom, label=phase)
+            axis.bar(range(1, len(batches) + 1), heights, bottom=bottom, label=phase,
+                     color=f"C{PHASES.index(phase)}")  # a phase has its colour in every plot
             bottom = [b + h for b, h in zip(bottom, heights)]
+    axis.set_xticks(range(1, len(batches) + 1, max(1, len(batches) // 12)))
     axis.set_xlabel("batch")
     axis.set_ylabel("seconds")
     axis.set_title(title)
