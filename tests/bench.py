@@ -85,17 +85,13 @@ def p95(values: list[float]) -> float:
     return ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)]
 
 
-PHASES = ("read", "cap", "bronze", "audit", "gold", "compact")  # the job's batch phases, in order
-
-
-def _stacked_phases(axis, batches: list[dict], title: str) -> None:
-    """One bar per batch, its phases stacked (seconds)."""
+def _stacked_phases(axis, batches: list[dict], phases: list[str], title: str) -> None:
+    """One bar per batch, its phases stacked (seconds); `phases` fixes each one's colour."""
     bottom = [0.0] * len(batches)
-    for phase in PHASES:
+    for colour, phase in enumerate(phases):
         heights = [batch.get(phase, 0.0) for batch in batches]
         if any(heights):
-            axis.bar(range(1, len(batches) + 1), heights, bottom=bottom, label=phase,
-                     color=f"C{PHASES.index(phase)}")  # a phase has its colour in every plot
+            axis.bar(range(1, len(batches) + 1), heights, bottom=bottom, label=phase, color=f"C{colour}")
             bottom = [b + h for b, h in zip(bottom, heights)]
     axis.set_xticks(range(1, len(batches) + 1, max(1, len(batches) // 12)))
     axis.set_xlabel("batch")
@@ -105,8 +101,8 @@ def _stacked_phases(axis, batches: list[dict], title: str) -> None:
 
 
 def write_plots(directory: str, dashboard_times: list, merge_times: dict, job: dict | None = None,
-                freshness: dict | None = None) -> list[str]:
-    """PNG charts of what was measured, under `directory`; returns the files written."""
+                freshness: dict | None = None) -> None:
+    """PNG charts of what was measured, under `directory`."""
     from pathlib import Path
 
     import matplotlib
@@ -117,6 +113,10 @@ def write_plots(directory: str, dashboard_times: list, merge_times: dict, job: d
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
     written = []
+    # The job's phases in the order it reports them (a batch's seconds per phase keep its
+    # order), one list for every plot so that a phase has one colour.
+    phases = list(dict.fromkeys(name for batch in [*(job or {}).get("history", []), *(freshness or {}).get("phases", [])]
+                                for name in batch if name not in ("batch_id", "records", "seconds")))
 
     def save(figure, name: str) -> None:
         figure.tight_layout()
@@ -125,16 +125,16 @@ def write_plots(directory: str, dashboard_times: list, merge_times: dict, job: d
         written.append(str(out / name))
 
     if job:
-        figure, (rates, phases) = plt.subplots(1, 2, figsize=(11, 4), gridspec_kw={"width_ratios": [1, 2]})
+        figure, (rates, per_batch) = plt.subplots(1, 2, figsize=(11, 4), gridspec_kw={"width_ratios": [1, 2]})
         rates.bar(["Bronze + audit + Gold", "Bronze only"], [job["full_rate"], job["bronze_rate"]])
         rates.axhline(25_000, color="red", linestyle="--", label="target 25,000")
         rates.set_ylabel("events/s")
         rates.set_title(f"drain of a {job['events']:,}-event backlog")
         rates.legend(fontsize="small")
-        _stacked_phases(phases, job["history"], f"per batch (at most {job['batch_size']:,} records)")
+        _stacked_phases(per_batch, job["history"], phases, f"per batch (at most {job['batch_size']:,} records)")
         save(figure, "job_throughput.png")
     if freshness and freshness.get("timeline"):
-        figure, (ages, phases) = plt.subplots(1, 2, figsize=(11, 4))
+        figure, (ages, per_batch) = plt.subplots(1, 2, figsize=(11, 4))
         ages.plot([t for t, _ in freshness["timeline"]], [age for _, age in freshness["timeline"]])
         ages.axhline(15, color="red", linestyle="--", label="target p95 15 s")
         ages.axvline(freshness["warmup_s"], color="grey", linestyle=":", label="end of warm-up")
@@ -142,7 +142,7 @@ def write_plots(directory: str, dashboard_times: list, merge_times: dict, job: d
         ages.set_ylabel("age of Gold's newest impression in Trino (s)")
         ages.set_title(f"freshness at {freshness['rate']:,.0f} events/s")
         ages.legend(fontsize="small")
-        _stacked_phases(phases, freshness["phases"], f"the job's batches (trigger every {freshness['trigger']})")
+        _stacked_phases(per_batch, freshness["phases"], phases, f"the job's batches (trigger every {freshness['trigger']})")
         save(figure, "freshness.png")
     if dashboard_times:
         ordered = sorted(dashboard_times, key=lambda t: t[1])
@@ -161,7 +161,6 @@ def write_plots(directory: str, dashboard_times: list, merge_times: dict, job: d
         axis.legend()
         save(figure, "merge_by_gold_size.png")
     print(f"plots written: {', '.join(written)}" if written else "no plots: nothing plottable was measured", flush=True)
-    return written
 
 
 def main(argv: list[str] | None = None) -> int:

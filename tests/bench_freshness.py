@@ -10,7 +10,6 @@ are upper bounds by at most the poll interval plus the query time).
 from __future__ import annotations
 
 import math
-import os
 import re
 import statistics
 import tempfile
@@ -74,11 +73,8 @@ def run(rate: float, seconds: float, settings, trigger: str, warmup: float = 60.
                                      catalog=settings.catalog_name)
     cursor = connection.cursor()
     with tempfile.TemporaryDirectory() as work:
-        # The job as `make job` runs it: the tests' drivers stop the JIT at its first tier
-        # (they live for a few batches), which would slow a long-running job several times.
-        env = spark_submit_env(tables.prefix, TRIGGER_INTERVAL=trigger,
-                               SPARK_SUBMIT_OPTS=os.environ.get("SPARK_SUBMIT_OPTS", ""))
-        job = JobProcess(["--topic", topic, "--checkpoint", f"{work}/checkpoint", "--trigger", "processing-time"], env)
+        job = JobProcess(["--topic", topic, "--checkpoint", f"{work}/checkpoint", "--trigger", "processing-time"],
+                         spark_submit_env(tables.prefix, short_lived=False, TRIGGER_INTERVAL=trigger))
         generator = None
         try:
             print(f"freshness: job starting; then {rate:,.0f} events/s for {warmup + seconds:.0f}s "
