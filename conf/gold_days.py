@@ -43,7 +43,7 @@ def days_predicate(days, column: str = "impression_id_day") -> str:
     return "(" + " OR ".join(terms) + ")" if terms else "false"
 
 
-def batch_days_sql(impression_id: str = "raw.impression_id") -> str:
+def batch_days_sql(impression_id: str = "impression_id") -> str:
     """SQL aggregate over a validated batch: the impression-id days its valid records name,
     as days since 1970 (integers: a record's data never becomes a Python date unchecked; see
     day_of) in structs, so that the NULL day (ids that are not UUIDv7) survives collect_set."""
