@@ -7,14 +7,13 @@ each variable (a unit test keeps the two in step).
 
 from __future__ import annotations
 
-import re
 import tomllib
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlparse
 
-from pydantic import Field, field_validator
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 CONF_DIR = Path(__file__).resolve().parent
@@ -121,16 +120,6 @@ class Settings(BaseSettings):
                                 self.validation_max_amount, self.validation_max_id_length,
                                 self.validation_max_touches)
 
-    @field_validator("trigger_interval")
-    @classmethod
-    def _interval(cls, value: str) -> str:
-        interval_seconds(value)
-        return value
-
-    @property
-    def trigger_seconds(self) -> float:
-        return interval_seconds(self.trigger_interval)
-
     @property
     def catalog_name(self) -> str:
         # Fixed: the same three-part names must work in Spark and Trino
@@ -160,18 +149,6 @@ class Settings(BaseSettings):
     @property
     def superset_url(self) -> str:
         return f"http://127.0.0.1:{self.superset_port}"
-
-
-_UNIT_SECONDS = {"millisecond": 0.001, "second": 1, "minute": 60, "hour": 3600}
-_INTERVAL = re.compile(r"(\d+(?:\.\d+)?) *(millisecond|second|minute|hour)s?")
-
-
-def interval_seconds(text: str) -> float:
-    """Seconds in an interval as the trigger takes it ("10 seconds", "1 minute", "500 milliseconds")."""
-    match = _INTERVAL.fullmatch(text.strip().lower().removeprefix("interval ").strip())
-    if not match:
-        raise ValueError(f"{text!r} is not an interval such as '10 seconds', '1 minute' or '500 milliseconds'")
-    return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
 
 
 def _port_of(address: str) -> int:

@@ -215,7 +215,7 @@ class AttributionBatch:
                 timed("gold", lambda: self.merge_gold(spark, parsed, batch_id, days))
                 if self.compaction is not None:
                     self.compaction.note(days)
-                    if self.compaction.due(time.monotonic() - started):
+                    if self.compaction.due():
                         print(f"batch {batch_id}: " + timed("compact", lambda: self.compaction.run(spark)), flush=True)
             self.history.append({"batch_id": batch_id, "records": records,
                                  "seconds": time.monotonic() - started, **phases})

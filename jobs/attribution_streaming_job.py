@@ -146,8 +146,7 @@ def attribute(args: argparse.Namespace, settings: Settings, after_phase: Callabl
     offsets = starting_offsets(spark, settings, args, tables)
     batch_function.recorder = ProgressRecorder()
     if "gold" in batch_function.sinks and args.compact_every > 0:
-        slack = None if args.trigger == "available-now" else settings.trigger_seconds
-        batch_function.compaction = ActiveDayCompaction(tables.gold, args.compact_every, slack)
+        batch_function.compaction = ActiveDayCompaction(tables.gold, args.compact_every)
     spark.streams.addListener(batch_function.recorder)
     print(f"attribution job: {args.topic} -> {tables.bronze}, {tables.gold}, {tables.audit}; rules {rules}; "
           f"checkpoint {args.checkpoint}", flush=True)

@@ -57,19 +57,13 @@ class ActiveDayCompaction:
     two batches, compact the Gold days those batches wrote to (active_gold_compaction_sql).
     Counted in batches because files pile up per batch (eight data files and their delete
     files each): every 6 is once a minute at the 10 s trigger, and a drain of large batches
-    is not held up by a compaction per minute. With a trigger interval (`slack_seconds`), a
-    compaction waits while the stream is behind (a batch that took the whole interval: the
-    next one is already due), so that it does not delay fresh data; it waits at most
-    DEFER_FACTOR times the schedule, because every MERGE reads every file of its days.
-    Inside the job it never races the job's own
+    is not held up by a compaction per minute. Inside the job it never races the job's own
     MERGE; a race lost to a separate maintenance job is planned again on the fresh table
     (retry_on_conflict); a race lost three times, or any other failure, is reported and the
     days wait for the next run: compaction only rearranges files, so skipping loses nothing."""
 
-    DEFER_FACTOR = 3
-
-    def __init__(self, gold: str, every: int, slack_seconds: float | None = None) -> None:
-        self.gold, self.every, self.slack_seconds = gold, every, slack_seconds
+    def __init__(self, gold: str, every: int) -> None:
+        self.gold, self.every = gold, every
         self.days: set = set()
         self.batches = 0  # batches that wrote Gold since the last run
 
@@ -78,12 +72,8 @@ class ActiveDayCompaction:
             self.days.update(days)
             self.batches += 1
 
-    def due(self, batch_seconds: float = 0.0) -> bool:
-        """Is a compaction due after a batch that took `batch_seconds`?"""
-        if self.every <= 0 or self.batches < self.every:
-            return False
-        behind = self.slack_seconds is not None and batch_seconds >= self.slack_seconds
-        return not behind or self.batches >= self.every * self.DEFER_FACTOR
+    def due(self) -> bool:
+        return self.every > 0 and self.batches >= self.every
 
     def run(self, spark) -> str:
         """Compact now; returns a one-line summary."""

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from datetime import date
 
-import pytest
-
 from jobs.compaction import ActiveDayCompaction, active_gold_compaction_sql
 from jobs.maintenance_job import expire_snapshots_sql
 
@@ -19,37 +17,6 @@ def test_compaction_is_due_after_every_n_batches_that_wrote_gold():
     compaction.note([date(2026, 11, 23)])
     assert compaction.due()
     assert compaction.days == {date(2026, 11, 23), date(2026, 11, 22), None}
-
-
-def test_compaction_waits_while_the_stream_is_behind_but_not_forever():
-    """With a 10 s trigger, a batch that took 10 s or more leaves no slack: the compaction
-    waits for a batch that left some, and runs anyway after three times its schedule."""
-    compaction = ActiveDayCompaction("lakehouse.gold.state", 2, slack_seconds=10)
-    for _ in range(2):
-        compaction.note([date(2026, 11, 23)])
-    assert not compaction.due(batch_seconds=10.0)
-    assert compaction.due(batch_seconds=4.0)
-    for _ in range(3):
-        compaction.note([date(2026, 11, 23)])
-    assert not compaction.due(batch_seconds=25.0)
-    compaction.note([date(2026, 11, 23)])
-    assert compaction.due(batch_seconds=25.0)
-
-
-def test_without_a_trigger_interval_the_schedule_ignores_batch_times():
-    compaction = ActiveDayCompaction("lakehouse.gold.state", 2)  # available-now: a drain
-    compaction.note([date(2026, 11, 23)])
-    compaction.note([date(2026, 11, 23)])
-    assert compaction.due(batch_seconds=300.0)
-
-
-def test_trigger_intervals_are_read_in_seconds_and_a_wrong_one_is_refused():
-    from conf.settings import Settings, interval_seconds
-
-    assert [interval_seconds(text) for text in ("10 seconds", "1 minute", "500 milliseconds", "interval 2 hours")] \
-        == [10.0, 60.0, 0.5, 7200.0]
-    with pytest.raises(ValueError, match="not an interval"):
-        Settings(trigger_interval="ten seconds")
 
 
 def test_compaction_is_never_due_when_switched_off():
