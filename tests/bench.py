@@ -138,8 +138,9 @@ def write_plots(directory: str, dashboard_times: list, merge_times: dict, job: d
         ages.plot([t for t, _ in freshness["timeline"]], [age for _, age in freshness["timeline"]])
         ages.axhline(15, color="red", linestyle="--", label="target p95 15 s")
         ages.axvline(freshness["warmup_s"], color="grey", linestyle=":", label="end of warm-up")
+        ages.axvline(freshness["traffic_s"], color="black", linestyle=":", label="end of traffic")
         ages.set_xlabel("seconds since traffic began")
-        ages.set_ylabel("age of Gold's newest impression in Trino (s)")
+        ages.set_ylabel("Gold's newest impression in Trino, behind the traffic (s)")
         ages.set_title(f"freshness at {freshness['rate']:,.0f} events/s")
         ages.legend(fontsize="small")
         _stacked_phases(per_batch, freshness["phases"], phases, f"the job's batches (trigger every {freshness['trigger']})")
@@ -251,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
                  "rate": args.freshness_rate, "trigger": trigger}
         shown = lambda x: "not reached" if x is None else f"{x:.1f}"  # noqa: E731
         batch_note = (f"{fresh['batches']} batches, median {shown(fresh['median_batch_s'])}s; "
-                      f"newest visible impression {fresh['behind_at_end_s']:.0f}s old at the end")
+                      f"newest visible impression {fresh['behind_at_end_s']:.0f}s behind the traffic at the end")
         rows.append((f"freshness at {args.freshness_rate:,.0f} events/s, p50 (s)", shown(fresh["p50"]), "",
                      f"{fresh['impressions']:,} impressions measured; trigger every {trigger}"))
         rows.append((f"freshness at {args.freshness_rate:,.0f} events/s, p95 (s)", shown(fresh["p95"]),

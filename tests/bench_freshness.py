@@ -90,8 +90,10 @@ def run(rate: float, seconds: float, settings, trigger: str, warmup: float = 60.
             window = (started + warmup, started + warmup + seconds)
             day = (datetime.fromtimestamp(started, timezone.utc) - timedelta(days=1)).date().isoformat()
             samples: list[tuple[float, int]] = []
-            timeline: list[tuple[float, float]] = []  # (seconds since traffic began, age of Gold's newest impression)
-            newest, last_report = started - 1, started
+            # (seconds since traffic began, how far Gold's newest impression lags the traffic): once
+            # the generator has stopped, the lag is measured against its end, not the clock.
+            timeline: list[tuple[float, float]] = []
+            newest, last_report, traffic_end = started - 1, started, None
             while time.time() < window[1] + 120:
                 poll_started = time.time()
                 arrived = _poll(cursor, gold, day, newest)
@@ -100,9 +102,12 @@ def run(rate: float, seconds: float, settings, trigger: str, warmup: float = 60.
                     if window[0] <= second < window[1]:
                         samples.append((seen_at - (second + 0.5), count))
                 newest = max([newest, *(latest for _, _, latest in arrived)])
+                if traffic_end is None and generator.poll() is not None:
+                    traffic_end = seen_at
                 if newest >= started:
-                    timeline.append((seen_at - started, seen_at - newest))
-                if newest >= window[1] - 1:
+                    timeline.append((seen_at - started, min(seen_at, traffic_end or seen_at) - newest))
+                # impressions are counted by whole seconds: the last one lies within 2 s of the end
+                if newest >= window[1] - 1 or (traffic_end is not None and newest >= traffic_end - 2):
                     break
                 if seen_at - last_report >= 30:
                     behind = seen_at - newest
@@ -120,8 +125,9 @@ def run(rate: float, seconds: float, settings, trigger: str, warmup: float = 60.
     seconds_per_batch = [float(m.group(1)) for line in batches if (m := re.search(r" in ([\d.]+)s", line))]
     result = {"impressions": sum(count for _, count in samples), "batches": len(batches),
               "median_batch_s": statistics.median(seconds_per_batch) if seconds_per_batch else None,
-              "behind_at_end_s": seen_at - newest, "batch_lines": batches, "timeline": timeline,
-              "warmup_s": warmup, "phases": [batch_phases(line) for line in batches]}
+              "behind_at_end_s": min(seen_at, traffic_end or seen_at) - newest, "batch_lines": batches, "timeline": timeline,
+              "warmup_s": warmup, "traffic_s": (traffic_end or seen_at) - started,
+              "phases": [batch_phases(line) for line in batches]}
     if not samples:  # the job fell behind: no impression of the window became visible in time
         return {**result, "p50": None, "p95": None}
     return {**result, "p50": weighted_percentile(samples, 0.50), "p95": weighted_percentile(samples, 0.95)}
