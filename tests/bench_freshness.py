@@ -106,8 +106,9 @@ def run(rate: float, seconds: float, settings, trigger: str, warmup: float = 60.
                     traffic_end = seen_at
                 if newest >= started:
                     timeline.append((seen_at - started, min(seen_at, traffic_end or seen_at) - newest))
-                # impressions are counted by whole seconds: the last one lies within 2 s of the end
-                if newest >= window[1] - 1 or (traffic_end is not None and newest >= traffic_end - 2):
+                # caught up: impressions are counted by whole seconds, and the generator exits
+                # a second or two after its last send (3 s behind its exit, measured)
+                if newest >= window[1] - 1 or (traffic_end is not None and newest >= traffic_end - 5):
                     break
                 if seen_at - last_report >= 30:
                     behind = seen_at - newest
