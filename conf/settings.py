@@ -68,7 +68,9 @@ class Settings(BaseSettings):
     )
 
     # Spark
-    spark_master: str = "local[2]"
+    spark_master: str = "local[2]"  # spark://127.0.0.1:7077: the local stack also starts a standalone cluster
+    spark_master_webui_port: int = 8090
+    spark_workers: int = 2  # standalone workers (one core each) the local stack starts
     spark_shuffle_partitions: int = 4
     spark_driver_memory: str = "4g"
     checkpoint_dir: str = str(REPO_ROOT / ".stack" / "checkpoints")
@@ -141,6 +143,15 @@ class Settings(BaseSettings):
     @property
     def catalog_port(self) -> int:
         return _port_of(self.catalog_uri)
+
+    @property
+    def spark_cluster(self) -> bool:
+        """Do the jobs run on a standalone cluster (which the local stack starts)?"""
+        return self.spark_master.startswith("spark://")
+
+    @property
+    def spark_master_port(self) -> int:
+        return _port_of(self.spark_master.removeprefix("spark://"))
 
     @property
     def trino_url(self) -> str:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import fcntl
+import functools
 import hashlib
 import json
 import os
@@ -344,6 +345,22 @@ def fetch(url: str, target: Path, label: str) -> int:
 # ---------------------------------------------------------------- health checks
 
 
+def spark_cluster_state(settings: Settings, url: str | None = None) -> dict | None:
+    """The standalone master's JSON status (workers, applications), or a worker's at `url`;
+    None when it does not answer."""
+    url = url or f"http://127.0.0.1:{settings.spark_master_webui_port}/json/"
+    try:
+        with urllib.request.urlopen(url, timeout=3) as response:
+            return json.load(response)
+    except (OSError, ValueError):
+        return None
+
+
+def spark_worker_alive(settings: Settings, port: int) -> bool:
+    workers = (spark_cluster_state(settings) or {}).get("workers", [])
+    return any(worker["port"] == port and worker["state"] == "ALIVE" for worker in workers)
+
+
 def trino_ready(settings: Settings) -> bool:
     try:
         with urllib.request.urlopen(f"{settings.trino_url}/v1/info", timeout=2) as response:
@@ -370,6 +387,9 @@ class Service:
     # Started only when asked for (`up --with NAME`): Superset's venv is ~830 MB and its first
     # start ~1 min, which the pipeline and most tests do not need.
     optional: bool = False
+    # Not part of this configuration (the Spark cluster without SPARK_MASTER=spark://...):
+    # never started, but stopped by `down` if an earlier configuration left it running.
+    enabled: bool = True
     stop_grace_s: float = 20.0  # SIGTERM, then SIGKILL after this long
 
 
@@ -409,6 +429,21 @@ class LocalStack:
             Service("superset", [s.superset_port], self._superset,
                     lambda: http_status(f"{s.superset_url}/health") == 200, optional=True),
         ]
+        # A standalone master and its workers, one core each (pyspark ships their classes).
+        master_port = s.spark_master_port if s.spark_cluster else 7077
+        self.services.append(Service(
+            "spark-master", [master_port], self._spark_master,
+            lambda: (spark_cluster_state(s) or {}).get("status") == "ALIVE",
+            extra_ports=[s.spark_master_webui_port], enabled=s.spark_cluster))
+        for number in range(1, s.spark_workers + 1):
+            port, ui_port = master_port + number, s.spark_master_webui_port + number
+            self.services.append(Service(
+                f"spark-worker-{number}", [port], functools.partial(self._spark_worker, number),
+                functools.partial(spark_worker_alive, s, port), extra_ports=[ui_port], enabled=s.spark_cluster))
+
+    def required(self) -> list[Service]:
+        """The services this configuration always runs (not the optional ones)."""
+        return [service for service in self.services if service.enabled and not service.optional]
 
     # --- per-service launch commands
 
@@ -488,6 +523,29 @@ class LocalStack:
             f"--etc-dir={etc}", f"--data-dir={self._dir('trino', 'data')}",
         ]
         return command, env
+
+    def spark_env(self) -> dict[str, str]:
+        """A standalone daemon's environment: pyspark's own Spark, on loopback."""
+        import pyspark
+
+        conf_dir = self._dir("spark-daemon-conf")  # only the quiet log configuration
+        shutil.copy(CONF_DIR / "spark" / "log4j2.properties", conf_dir)
+        return {"SPARK_HOME": str(Path(pyspark.__file__).parent), "SPARK_LOCAL_IP": "127.0.0.1",
+                "SPARK_CONF_DIR": str(conf_dir),
+                "SPARK_LOG_DIR": str(self._dir("spark-logs")), "SPARK_WORKER_DIR": str(self._dir("spark-work"))}
+
+    def _spark_master(self) -> tuple[list[str], dict[str, str]]:
+        s, env = self.settings, self.spark_env()
+        return [f"{env['SPARK_HOME']}/bin/spark-class", "org.apache.spark.deploy.master.Master",
+                "--host", "127.0.0.1", "--port", str(s.spark_master_port),
+                "--webui-port", str(s.spark_master_webui_port)], env
+
+    def _spark_worker(self, number: int) -> tuple[list[str], dict[str, str]]:
+        s, env = self.settings, self.spark_env()
+        return [f"{env['SPARK_HOME']}/bin/spark-class", "org.apache.spark.deploy.worker.Worker",
+                "--host", "127.0.0.1", "--port", str(s.spark_master_port + number),
+                "--webui-port", str(s.spark_master_webui_port + number), "--cores", "1", "--memory", "2g",
+                "--work-dir", str(self._dir("spark-work", f"worker-{number}")), s.spark_master], env
 
     def superset_env(self) -> dict[str, str]:
         s = self.settings
@@ -578,10 +636,10 @@ class LocalStack:
         started = time.monotonic()
         launched: list[Service] = []
         for service in self.services:
-            if service.optional and service.name not in optional:
+            if not service.enabled or (service.optional and service.name not in optional):
                 continue
             if self.process(service) and service.healthy():
-                print(f"  {service.name:<13} already running")
+                print(f"  {service.name:<15} already running")
                 continue
             if self.process(service):
                 self._stop(service)
@@ -600,7 +658,7 @@ class LocalStack:
             self.pid_file(service).write_text(json.dumps(
                 {"pid": process.pid, "started": psutil.Process(process.pid).create_time()}))
             launched.append(service)
-            print(f"  {service.name:<13} starting (pid {process.pid}, log {self.log_file(service)})", flush=True)
+            print(f"  {service.name:<15} starting (pid {process.pid}, log {self.log_file(service)})", flush=True)
         self._wait_healthy(launched)
         for service in launched:
             if service.after_start:
@@ -617,7 +675,7 @@ class LocalStack:
                     raise StackError(f"{service.name} exited during start:\n{tail(self.log_file(service))}")
                 if service.healthy():
                     pending.remove(service)
-                    print(f"  {service.name:<13} healthy", flush=True)
+                    print(f"  {service.name:<15} healthy", flush=True)
             if pending and time.monotonic() > deadline:
                 names = ", ".join(s.name for s in pending)
                 logs = "\n".join(f"--- {s.name}:\n{tail(self.log_file(s))}" for s in pending)
@@ -648,7 +706,7 @@ class LocalStack:
     def down(self) -> None:
         for service in reversed(self.services):
             stopped = self._stop(service)
-            print(f"  {service.name:<13} {'stopped' if stopped else 'not running'}")
+            print(f"  {service.name:<15} {'stopped' if stopped else 'not running'}")
         busy = [f"{port} ({port_owner(port)})" for s in self.services for port in s.ports + s.extra_ports if port_owner(port)]
         if busy:
             raise StackError(f"ports still in use after stop: {', '.join(busy)}")
@@ -678,7 +736,7 @@ class LocalStack:
                 problems.append(f"{free_gb:.1f} GB free at {existing}: the stack needs about {min_free_gb:.0f} GB "
                                 "(Trino alone is 820 MB, unpacked more)")
         for service in self.services:
-            if self.process(service) is None:
+            if service.enabled and self.process(service) is None:
                 try:
                     self._check_ports_free(service)
                 except StackError as error:
@@ -687,9 +745,11 @@ class LocalStack:
 
     def status(self) -> bool:
         all_healthy = True
-        print(f"  {'service':<13} {'port':>5}  {'pid':>7}  state")
+        print(f"  {'service':<15} {'port':>5}  {'pid':>7}  state")
         for service in self.services:
             process = self.process(service)
+            if process is None and not service.enabled:
+                continue
             if process is None and service.optional:
                 state = "not started (optional: make bi)"
             elif process is None:
@@ -699,7 +759,7 @@ class LocalStack:
             else:
                 state, all_healthy = "running, not healthy", False
             pid = str(process.pid) if process else "-"
-            print(f"  {service.name:<13} {service.ports[0]:>5}  {pid:>7}  {state}")
+            print(f"  {service.name:<15} {service.ports[0]:>5}  {pid:>7}  {state}")
         return all_healthy
 
 

@@ -48,8 +48,9 @@ def spark_conf_dir(settings: Settings | None = None) -> Path:
     for source in sorted(SPARK_CONF_TEMPLATE.iterdir()):
         text = source.read_text()
         if source.name == "spark-defaults.conf":
-            text += f"# Added by stack/spark_conf.py: the jars of conf/versions.toml, from the download cache.\n" \
-                    f"spark.jars    {jars}\n"
+            text += f"# Added by stack/spark_conf.py: the jars of conf/versions.toml, from the download cache,\n" \
+                    f"# and the master SPARK_MASTER names (spark-submit's --master still wins).\n" \
+                    f"spark.jars    {jars}\nspark.master  {settings.spark_master}\n"
         _write(target / source.name, text)
     return target
 

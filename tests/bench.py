@@ -194,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     from stack.launcher import LocalStack
 
     stack = LocalStack(get_settings())
-    if not all(stack.process(s) and s.healthy() for s in stack.services if not s.optional):
+    if not all(stack.process(s) and s.healthy() for s in stack.required()):
         sys.exit("the local stack is not up — run `make stack-up` first")
 
     topic = f"bench_{uuid.uuid4().hex[:8]}"

@@ -93,7 +93,7 @@ def stack(settings):
 
     local_stack = LocalStack(settings)
     with stack_locks.starting(settings):
-        if not all(local_stack.process(s) and s.healthy() for s in local_stack.services if not s.optional):
+        if not all(local_stack.process(s) and s.healthy() for s in local_stack.required()):
             local_stack.up()
             started_marker(settings).write_text(os.environ[RUN_ID])
     return local_stack

@@ -101,7 +101,7 @@ def test_status_reports_every_service_healthy(stack, capsys):
 
 
 def test_up_is_idempotent(stack, capsys):
-    core = [s for s in stack.services if not s.optional]
+    core = stack.required()
     pids = {s.name: stack.process(s).pid for s in core}
     stack.up()
     assert {s.name: stack.process(s).pid for s in core} == pids

@@ -68,16 +68,17 @@ def test_spark_jars_match_pinned_versions():
     assert f'"pyspark=={pins["pyspark"]}"' in (REPO_ROOT / "pyproject.toml").read_text()
 
 
-def test_generated_spark_conf_is_the_template_plus_the_cached_jars(tmp_path, monkeypatch):
+def test_generated_spark_conf_is_the_template_plus_the_cached_jars_and_the_master(tmp_path, monkeypatch):
     from stack import spark_conf
 
     jars = [tmp_path / "cache" / name for name in ("a.jar", "b.jar")]
     monkeypatch.setattr(spark_conf, "spark_jars", lambda settings: jars)
-    target = spark_conf.spark_conf_dir(Settings(runtime_dir=str(tmp_path / "run")))
+    target = spark_conf.spark_conf_dir(Settings(runtime_dir=str(tmp_path / "run"), spark_master="spark://127.0.0.1:7077"))
     assert sorted(p.name for p in target.iterdir()) == sorted(p.name for p in (CONF_DIR / "spark").iterdir())
     template = (CONF_DIR / "spark" / "spark-defaults.conf").read_text()
     written = (target / "spark-defaults.conf").read_text()
-    assert written.startswith(template) and written.rstrip().endswith(f"spark.jars    {jars[0]},{jars[1]}")
+    assert written.startswith(template)
+    assert written.rstrip().endswith(f"spark.jars    {jars[0]},{jars[1]}\nspark.master  spark://127.0.0.1:7077")
     assert (target / "log4j2.properties").read_text() == (CONF_DIR / "spark" / "log4j2.properties").read_text()
 
 
