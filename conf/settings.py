@@ -73,7 +73,8 @@ class Settings(BaseSettings):
     spark_workers: int = 2  # standalone workers (one core each) the local stack starts
     spark_shuffle_partitions: int = 4
     spark_driver_memory: str = "4g"
-    checkpoint_dir: str = str(REPO_ROOT / ".stack" / "checkpoints")
+    checkpoint_dir: str | None = Field(
+        default=None, description="streaming checkpoints; when unset: .stack/checkpoints, or S3 on a cluster")
     table_namespace_prefix: str = ""
     trigger_interval: str = "10 seconds"
 
@@ -148,6 +149,16 @@ class Settings(BaseSettings):
     def spark_cluster(self) -> bool:
         """Do the jobs run on a standalone cluster (which the local stack starts)?"""
         return self.spark_master.startswith("spark://")
+
+    @property
+    def checkpoints(self) -> str:
+        """Where streaming checkpoints go: CHECKPOINT_DIR, else on S3 when the jobs run on a
+        cluster (a checkpoint on one host's disk is lost with it), else under .stack."""
+        if self.checkpoint_dir:
+            return self.checkpoint_dir.rstrip("/")
+        if self.spark_cluster:
+            return f"s3a://{self.s3_bucket}/checkpoints"
+        return str(REPO_ROOT / ".stack" / "checkpoints")
 
     @property
     def spark_master_port(self) -> int:

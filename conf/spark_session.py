@@ -23,7 +23,8 @@ SPARK_CONF_TEMPLATE = CONF_DIR / "spark"  # the static part of the generated SPA
 
 def spark_jar_coordinates() -> list[str]:
     """Maven coordinates of every jar a driver adds to pyspark's: the Iceberg runtime and
-    AWS bundle, the Kafka connector and what it needs that pyspark does not ship."""
+    AWS bundle, the Kafka connector and what it needs that pyspark does not ship, and S3A
+    (Hadoop's S3 file system, for checkpoints on S3) with what it needs beside the bundle."""
     pins = versions()["spark"]
     scala, iceberg = pins["scala"], pins["iceberg"]
     line = pins["pyspark"].rsplit(".", 1)[0]
@@ -34,6 +35,9 @@ def spark_jar_coordinates() -> list[str]:
         f"org.apache.spark:spark-token-provider-kafka-0-10_{scala}:{pins['kafka_token_provider']}",
         f"org.apache.kafka:kafka-clients:{pins['kafka_clients']}",
         f"org.apache.commons:commons-pool2:{pins['commons_pool2']}",
+        f"org.apache.hadoop:hadoop-aws:{pins['hadoop_aws']}",
+        f"software.amazon.awssdk:s3-transfer-manager:{pins['aws_sdk']}",
+        f"software.amazon.awssdk:apache-client:{pins['aws_sdk']}",
     ]
 
 
@@ -54,6 +58,18 @@ def catalog_options(settings: Settings) -> dict[str, str]:
     }
 
 
+def s3a_options(settings: Settings) -> dict[str, str]:
+    """Hadoop's S3 file system on the same S3 as the catalog: streaming checkpoints under s3a://."""
+    return {
+        "spark.hadoop.fs.s3a.endpoint": settings.s3_endpoint,
+        "spark.hadoop.fs.s3a.endpoint.region": settings.s3_region,
+        "spark.hadoop.fs.s3a.path.style.access": "true",
+        "spark.hadoop.fs.s3a.connection.ssl.enabled": str(settings.s3_endpoint.startswith("https:")).lower(),
+        "spark.hadoop.fs.s3a.access.key": settings.s3_access_key,
+        "spark.hadoop.fs.s3a.secret.key": settings.s3_secret_key,
+    }
+
+
 def session_options(settings: Settings) -> dict[str, str]:
     return {
         "spark.master": settings.spark_master,
@@ -61,6 +77,7 @@ def session_options(settings: Settings) -> dict[str, str]:
         "spark.sql.shuffle.partitions": str(settings.spark_shuffle_partitions),
         "spark.ui.enabled": "false",
         **catalog_options(settings),
+        **s3a_options(settings),
     }
 
 

@@ -34,12 +34,12 @@ from stack.kafka_admin import topic_partitions
 from stack.preflight import problems, require
 
 
-def checkpoint_is_new(checkpoint: str) -> bool | None:
-    """Whether a local checkpoint has no offset log yet; None for a remote one (unknown)."""
-    if "://" in checkpoint and not checkpoint.startswith("file:"):
-        return None
-    offsets = Path(checkpoint.removeprefix("file:")) / "offsets"
-    return not (offsets.is_dir() and any(offsets.iterdir()))
+def checkpoint_is_new(spark, checkpoint: str) -> bool:
+    """Whether a checkpoint (a path or a URI such as s3a://...) has no offset log yet."""
+    jvm = spark.sparkContext._jvm
+    offsets = jvm.org.apache.hadoop.fs.Path(checkpoint.rstrip("/") + "/offsets")
+    fs = offsets.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+    return not (fs.exists(offsets) and len(fs.listStatus(offsets)) > 0)
 
 
 def starting_offsets(spark, settings: Settings, args: argparse.Namespace, tables: Tables) -> str:
@@ -48,7 +48,7 @@ def starting_offsets(spark, settings: Settings, args: argparse.Namespace, tables
     began; else earliest. An old checkpoint ignores it (Spark resumes from its offset log)."""
     if args.starting_offsets != "auto":
         return args.starting_offsets
-    if "bronze" not in args.sinks or not checkpoint_is_new(args.checkpoint):
+    if "bronze" not in args.sinks or not checkpoint_is_new(spark, args.checkpoint):
         return "earliest"
     committed, last_batch = committed_ranges(spark, tables.bronze)
     partitions = topic_partitions(settings.kafka_bootstrap_servers, args.topic) or 0
@@ -90,7 +90,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="auto, earliest, latest or Spark's JSON offsets; only used by a new checkpoint. "
                              "auto resumes where Bronze's committed offsets end (a checkpoint deleted or moved "
                              "loses nothing), else starts at the earliest")
-    parser.add_argument("--checkpoint", default=str(Path(settings.checkpoint_dir) / "attribution"))
+    parser.add_argument("--checkpoint", default=f"{settings.checkpoints}/attribution",
+                        help="the streaming checkpoint (CHECKPOINT_DIR/attribution): a path or a URI such as s3a://...")
     parser.add_argument("--topic", default=settings.kafka_topic)
     parser.add_argument("--max-offsets-per-trigger", type=int, default=500_000,
                         help="bounds a micro-batch (0 = no bound)")

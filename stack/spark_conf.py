@@ -12,6 +12,7 @@ not have (docs/versions.md). Resolving here also keeps Ivy's report out of every
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sys
 import tempfile
@@ -23,10 +24,11 @@ from stack.launcher import Downloads, StackError
 
 
 def spark_jars(settings: Settings) -> list[Path]:
-    pins = versions()["spark"]
-    name = f"spark-jars-{pins['pyspark']}-{pins['iceberg']}-{pins['kafka_connector']}"
-    directory = Downloads(settings).maven_classpath(name, spark_jar_coordinates(), pins["jars_sha256"],
-                                                    transitive=False)
+    pins, coordinates = versions()["spark"], spark_jar_coordinates()
+    # Named after the jar set: a changed set resolves into a directory of its own.
+    digest = hashlib.sha256("\n".join(coordinates).encode()).hexdigest()[:8]
+    name = f"spark-jars-{pins['pyspark']}-{digest}"
+    directory = Downloads(settings).maven_classpath(name, coordinates, pins["jars_sha256"], transitive=False)
     return sorted(directory.glob("*.jar"))
 
 
