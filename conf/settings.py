@@ -152,11 +152,11 @@ class Settings(BaseSettings):
 
     @property
     def checkpoints(self) -> str:
-        """Where streaming checkpoints go: CHECKPOINT_DIR, else on S3 when the jobs run on a
-        cluster (a checkpoint on one host's disk is lost with it), else under .stack."""
+        """Where streaming checkpoints go: CHECKPOINT_DIR, else on S3 whenever the master is
+        not local (a checkpoint on one host's disk is lost with it), else under .stack."""
         if self.checkpoint_dir:
             return self.checkpoint_dir.rstrip("/")
-        if self.spark_cluster:
+        if not self.spark_master.startswith("local"):
             return f"s3a://{self.s3_bucket}/checkpoints"
         return str(REPO_ROOT / ".stack" / "checkpoints")
 

@@ -134,9 +134,11 @@ def test_iceberg_rest_env_uses_a_file_backed_catalog(tmp_path):
 
 
 def test_no_service_port_is_claimed_twice():
-    s = Settings()
-    ports = [s.kafka_port, s.kafka_controller_port, s.s3_port, s.catalog_port, s.trino_port,
-             s.seaweedfs_master_port, s.seaweedfs_volume_port, s.seaweedfs_filer_port]
+    s = Settings(spark_master="spark://127.0.0.1:7077")  # with the standalone cluster's ports
+    spark = [port + worker for worker in range(s.spark_workers + 1)
+             for port in (s.spark_master_port, s.spark_master_webui_port)]
+    ports = [s.kafka_port, s.kafka_controller_port, s.s3_port, s.catalog_port, s.trino_port, s.superset_port,
+             s.seaweedfs_master_port, s.seaweedfs_volume_port, s.seaweedfs_filer_port, *spark]
     assert len(ports) == len(set(ports))
     # Jupyter (8888), Grafana (3000), Metabase (3030) and the Spark UI (4040) stay free.
     assert not {8888, 3000, 3030, 4040} & set(ports)
@@ -147,3 +149,13 @@ def test_repository_carries_no_binaries():
     tracked = [p for p in REPO_ROOT.rglob("*") if not ignored & set(p.relative_to(REPO_ROOT).parts)]
     binaries = [p for p in tracked if p.suffix in {".jar", ".gz", ".tgz", ".zip", ".parquet"}]
     assert binaries == []
+
+
+def test_checkpoints_go_to_s3_whenever_the_master_is_not_local():
+    assert Settings(spark_master="local[2]").checkpoints == str(REPO_ROOT / ".stack" / "checkpoints")
+    for master in ("spark://127.0.0.1:7077", "k8s://https://10.0.0.1:6443", "yarn"):
+        assert Settings(spark_master=master, s3_bucket="lake").checkpoints == "s3a://lake/checkpoints"
+    assert Settings(spark_master="yarn", checkpoint_dir="s3a://other/ckpt/").checkpoints == "s3a://other/ckpt"
+    cluster = Settings(spark_master="spark://127.0.0.1:7177")
+    assert cluster.spark_cluster and cluster.spark_master_port == 7177
+    assert not Settings(spark_master="yarn").spark_cluster, "the stack starts a standalone cluster only"
