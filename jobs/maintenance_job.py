@@ -29,7 +29,7 @@ from conf.settings import CATALOG_NAME, Settings, get_settings
 from conf.tables import RANGES_PROPERTY, Tables
 from jobs.cli import job_parser, job_session
 from jobs.compaction import TARGET_FILE_BYTES, options_sql, rewrite_data_files_sql, timestamp_sql, procedure_target
-from jobs.commits import is_commit_conflict
+from jobs.commits import is_commit_conflict, retry_on_conflict
 
 def bronze_compaction_sql(bronze: str, closed_before: datetime) -> str:
     # Records whose time did not parse sit in the NULL hour, appended to by every batch:
@@ -132,6 +132,11 @@ def file_counts(spark, table: str) -> dict[str, int]:
     return {"data files": row.data, "delete files": row.position_deletes + row.equality_deletes}
 
 
+# A step that loses a commit race (the streaming job commits every batch) is planned again on
+# the table as it is then, at most this many times in all.
+STEP_ATTEMPTS = 3
+
+
 def run_once(spark, tables: Tables, settings: Settings, now: datetime | None = None) -> list[dict]:
     """Run every step; returns one dict per step (table, step, outcome, seconds, result)."""
     now = now or datetime.now(timezone.utc)
@@ -146,16 +151,19 @@ def run_once(spark, tables: Tables, settings: Settings, now: datetime | None = N
         if step.table not in existing:
             continue
         started = time.monotonic()
-        statement = step.statement(spark)
-        if statement is None:
-            continue
+
+        def execute(step=step):
+            statement = step.statement(spark)  # planned again on the refreshed table after a lost race
+            return None if statement is None else spark.sql(statement).collect()
         try:
-            result = spark.sql(statement).collect()
+            result = retry_on_conflict(spark, step.table, execute, STEP_ATTEMPTS)
+            if result is None:
+                continue
             outcome, detail = "done", ", ".join(f"{k} {v}" for k, v in result[0].asDict().items()) if result else ""
-        except Exception as error:  # noqa: BLE001 - a lost commit race is skipped, anything else raised
+        except Exception as error:  # noqa: BLE001 - a race lost every time is skipped, anything else raised
             if not is_commit_conflict(error):
                 raise
-            outcome, detail = "skipped", "lost a commit race to a concurrent writer; nothing changed"
+            outcome, detail = "skipped", f"lost a commit race to a concurrent writer {STEP_ATTEMPTS} times; nothing changed"
         report.append({"table": step.table, "step": step.name, "outcome": outcome,
                        "seconds": time.monotonic() - started, "detail": detail})
         print(f"  {step.table:<48} {step.name:<28} {outcome:<7} {report[-1]['seconds']:5.1f}s  {detail}"[:220],
