@@ -162,7 +162,14 @@ class Settings(BaseSettings):
 
     @property
     def spark_master_port(self) -> int:
-        return _port_of(self.spark_master.removeprefix("spark://"))
+        """The standalone master's port: SPARK_MASTER's, else Spark's default."""
+        return _port_of(self.spark_master.removeprefix("spark://")) if self.spark_cluster else 7077
+
+    @property
+    def spark_worker_ports(self) -> list[tuple[int, int]]:
+        """(port, web UI port) of each standalone worker: the ones after the master's."""
+        return [(self.spark_master_port + number, self.spark_master_webui_port + number)
+                for number in range(1, self.spark_workers + 1)]
 
     @property
     def trino_url(self) -> str:

@@ -430,15 +430,13 @@ class LocalStack:
                     lambda: http_status(f"{s.superset_url}/health") == 200, optional=True),
         ]
         # A standalone master and its workers, one core each (pyspark ships their classes).
-        master_port = s.spark_master_port if s.spark_cluster else 7077
         self.services.append(Service(
-            "spark-master", [master_port], self._spark_master,
+            "spark-master", [s.spark_master_port], self._spark_master,
             lambda: (spark_cluster_state(s) or {}).get("status") == "ALIVE",
             extra_ports=[s.spark_master_webui_port], enabled=s.spark_cluster))
-        for number in range(1, s.spark_workers + 1):
-            port, ui_port = master_port + number, s.spark_master_webui_port + number
+        for number, (port, ui_port) in enumerate(s.spark_worker_ports, start=1):
             self.services.append(Service(
-                f"spark-worker-{number}", [port], functools.partial(self._spark_worker, number),
+                f"spark-worker-{number}", [port], functools.partial(self._spark_worker, number, port, ui_port),
                 functools.partial(spark_worker_alive, s, port), extra_ports=[ui_port], enabled=s.spark_cluster))
 
     def required(self) -> list[Service]:
@@ -540,12 +538,12 @@ class LocalStack:
                 "--host", "127.0.0.1", "--port", str(s.spark_master_port),
                 "--webui-port", str(s.spark_master_webui_port)], env
 
-    def _spark_worker(self, number: int) -> tuple[list[str], dict[str, str]]:
-        s, env = self.settings, self.spark_env()
+    def _spark_worker(self, number: int, port: int, ui_port: int) -> tuple[list[str], dict[str, str]]:
+        env = self.spark_env()
         return [f"{env['SPARK_HOME']}/bin/spark-class", "org.apache.spark.deploy.worker.Worker",
-                "--host", "127.0.0.1", "--port", str(s.spark_master_port + number),
-                "--webui-port", str(s.spark_master_webui_port + number), "--cores", "1", "--memory", "2g",
-                "--work-dir", str(self._dir("spark-work", f"worker-{number}")), s.spark_master], env
+                "--host", "127.0.0.1", "--port", str(port), "--webui-port", str(ui_port), "--cores", "1",
+                "--memory", "2g", "--work-dir", str(self._dir("spark-work", f"worker-{number}")),
+                self.settings.spark_master], env
 
     def superset_env(self) -> dict[str, str]:
         s = self.settings

@@ -104,8 +104,9 @@ def run(rate: float, seconds: float, settings, trigger: str, warmup: float = 60.
                 newest = max([newest, *(latest for _, _, latest in arrived)])
                 if traffic_end is None and generator.poll() is not None:
                     traffic_end = seen_at
+                lag = min(seen_at, traffic_end or seen_at) - newest
                 if newest >= started:
-                    timeline.append((seen_at - started, min(seen_at, traffic_end or seen_at) - newest))
+                    timeline.append((seen_at - started, lag))
                 # caught up: impressions are counted by whole seconds, and the generator exits
                 # a second or two after its last send (3 s behind its exit, measured)
                 if newest >= window[1] - 1 or (traffic_end is not None and newest >= traffic_end - 5):
@@ -126,7 +127,7 @@ def run(rate: float, seconds: float, settings, trigger: str, warmup: float = 60.
     seconds_per_batch = [float(m.group(1)) for line in batches if (m := re.search(r" in ([\d.]+)s", line))]
     result = {"impressions": sum(count for _, count in samples), "batches": len(batches),
               "median_batch_s": statistics.median(seconds_per_batch) if seconds_per_batch else None,
-              "behind_at_end_s": min(seen_at, traffic_end or seen_at) - newest, "batch_lines": batches, "timeline": timeline,
+              "behind_at_end_s": lag, "batch_lines": batches, "timeline": timeline,
               "warmup_s": warmup, "traffic_s": (traffic_end or seen_at) - started,
               "phases": [batch_phases(line) for line in batches]}
     if not samples:  # the job fell behind: no impression of the window became visible in time

@@ -5,8 +5,6 @@ loses nothing, and Gold equals the oracle."""
 
 from __future__ import annotations
 
-import re
-import shutil
 import time
 
 import pytest
@@ -30,17 +28,12 @@ def cluster(stack, settings):
             local.stop(service.name)
 
 
-def cluster_conf_dir(tmp_path):
-    """The generated Spark configuration with the cluster as its master (spark-submit reads
-    the master from it, as `make` does with SPARK_MASTER set)."""
+def cluster_conf_dir(settings, tmp_path):
+    """The Spark configuration `make` generates with SPARK_MASTER naming the cluster (spark-submit
+    reads the master from it), written under tmp_path: the stack's own stays as it is."""
     from stack.spark_conf import spark_conf_dir
 
-    target = shutil.copytree(spark_conf_dir(), tmp_path / "spark-conf")
-    defaults = target / "spark-defaults.conf"
-    text, count = re.subn(r"(?m)^spark\.master\s+.*$", f"spark.master  {MASTER}", defaults.read_text())
-    assert count == 1
-    defaults.write_text(text)
-    return target
+    return spark_conf_dir(settings.model_copy(update={"spark_master": MASTER, "runtime_dir": str(tmp_path)}))
 
 
 def test_killed_on_the_cluster_it_resumes_from_its_s3_checkpoint_and_gold_equals_the_oracle(
@@ -51,7 +44,7 @@ def test_killed_on_the_cluster_it_resumes_from_its_s3_checkpoint_and_gold_equals
     audit equal the oracle."""
     scenario = Scenario.generated("cluster", tmp_path, 3_000, 31, settings,
                                   job_args=["--max-offsets-per-trigger", "1000"],
-                                  env={"SPARK_CONF_DIR": str(cluster_conf_dir(tmp_path))})
+                                  env={"SPARK_CONF_DIR": str(cluster_conf_dir(settings, tmp_path))})
     scenario.checkpoint = f"{cluster.checkpoints}/{scenario.topic}"
     assert scenario.checkpoint.startswith("s3a://")
     try:

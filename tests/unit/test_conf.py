@@ -135,8 +135,7 @@ def test_iceberg_rest_env_uses_a_file_backed_catalog(tmp_path):
 
 def test_no_service_port_is_claimed_twice():
     s = Settings(spark_master="spark://127.0.0.1:7077")  # with the standalone cluster's ports
-    spark = [port + worker for worker in range(s.spark_workers + 1)
-             for port in (s.spark_master_port, s.spark_master_webui_port)]
+    spark = [s.spark_master_port, s.spark_master_webui_port, *(p for ports in s.spark_worker_ports for p in ports)]
     ports = [s.kafka_port, s.kafka_controller_port, s.s3_port, s.catalog_port, s.trino_port, s.superset_port,
              s.seaweedfs_master_port, s.seaweedfs_volume_port, s.seaweedfs_filer_port, *spark]
     assert len(ports) == len(set(ports))
