@@ -16,7 +16,7 @@ export PYSPARK_PYTHON := $(PY)
 export PYSPARK_DRIVER_PYTHON := $(PY)
 SPARK_SUBMIT = conf_dir=$$($(PY) -m stack.spark_conf) && SPARK_CONF_DIR=$$conf_dir $(VENV)/bin/spark-submit
 
-.PHONY: help venv constraints superset-constraints doctor test test-unit test-spark demo bi stack-up stack-down stack-status up down \
+.PHONY: help venv constraints superset-constraints doctor test test-unit test-spark demo bi stack-up stack-down stack-status images up down \
         generate campaign-feed attribution dims replay verify maintenance rollups dashboards metabase grafana \
         bench notebook screenshots clean
 
@@ -41,7 +41,7 @@ superset-constraints: ## re-resolve Superset's venv (conf/superset/constraints.t
 
 constraints: ## re-resolve every Python package (transitive ones too) into constraints.txt, after editing pyproject.toml
 	@rm -rf $(VENV)-resolve && $(PYTHON) -m venv $(VENV)-resolve
-	@$(VENV)-resolve/bin/pip install -q --upgrade pip && $(VENV)-resolve/bin/pip install -q -e '.[dev]'
+	@$(VENV)-resolve/bin/pip install -q --upgrade pip && $(VENV)-resolve/bin/pip install -q -e '.[dev,lab]'
 	@{ grep '^#' constraints.txt; $(VENV)-resolve/bin/pip freeze --exclude-editable --all | grep -v '^setuptools=\|^wheel='; } \
 	  > constraints.txt.new && mv constraints.txt.new constraints.txt && rm -rf $(VENV)-resolve
 	@echo "constraints.txt: $$(grep -vc '^#' constraints.txt) packages"
@@ -78,6 +78,9 @@ doctor: $(STAMP) ## does this machine have what the local stack needs (Java, JDK
 
 stack-status: $(STAMP) ## each local service with its port, pid and health
 	@$(PY) -m stack status
+
+images: $(STAMP) ## build the project's images (Spark, Superset) with podman or docker; a local Debian base where no registry answers
+	$(PY) -m stack.images $(ARGS)
 
 up: ## Docker Compose profile (needs a Docker engine)
 	$(COMPOSE) up -d --build --wait

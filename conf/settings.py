@@ -117,6 +117,10 @@ class Settings(BaseSettings):
     seaweedfs_filer_port: int = 8889
     stack_start_timeout_s: int = 180
 
+    # The project's own images (make images; stack/images.py)
+    container_engine: str | None = Field(
+        default=None, description="podman or docker; when unset: podman if installed, else docker")
+
     @property
     def validation_limits(self) -> ValidationLimits:
         return ValidationLimits(self.validation_max_ahead_seconds, self.validation_max_age_days,

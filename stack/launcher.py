@@ -71,18 +71,16 @@ def override_properties(text: str, overrides: dict[str, str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def maven_pom(dependencies: list[str], transitive: bool = True) -> str:
+def maven_pom(dependencies: list[str]) -> str:
     """A throwaway pom whose only job is to let `mvn dependency:copy-dependencies`
-    resolve the given group:artifact:version[:classifier] coordinates (without their
-    dependencies when not `transitive`: Maven then does not even read their poms)."""
+    resolve the given group:artifact:version[:classifier] coordinates and their dependencies."""
     entries = []
-    nothing_else = "" if transitive else "<exclusions><exclusion><groupId>*</groupId><artifactId>*</artifactId></exclusion></exclusions>"
     for coordinate in dependencies:
         group, artifact, version, *rest = coordinate.split(":")
         classifier = f"<classifier>{rest[0]}</classifier>" if rest else ""
         entries.append(
             f"<dependency><groupId>{group}</groupId><artifactId>{artifact}</artifactId>"
-            f"<version>{version}</version>{classifier}{nothing_else}</dependency>"
+            f"<version>{version}</version>{classifier}</dependency>"
         )
     return (
         '<project xmlns="http://maven.apache.org/POM/4.0.0">'
@@ -198,21 +196,41 @@ class Downloads:
         return file_lock(self.root / f".{name}.lock", fcntl.LOCK_EX)
 
     def _resolve(self, target: Path, name: str, coordinates: list[str], transitive: bool) -> None:
+        if not transitive:
+            return self._fetch_jars(target, name, coordinates)
         if shutil.which("mvn") is None:
             raise StackError("Maven (mvn) is needed to fetch jars from Maven Central: apt-get install maven")
         print(f"  resolving {name} from Maven Central ...", flush=True)
         target.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory() as scratch:
             pom = Path(scratch) / "pom.xml"
-            pom.write_text(maven_pom(coordinates, transitive))
+            pom.write_text(maven_pom(coordinates))
             command = [  # -C: a checksum mismatch fails the download (Maven only warns by default)
                 "mvn", "-q", "-B", "-C", "-f", str(pom), "dependency:copy-dependencies",
                 f"-DoutputDirectory={target}", "-DincludeScope=runtime",
-                f"-DexcludeTransitive={'false' if transitive else 'true'}",
             ]
             result = subprocess.run(command, capture_output=True, text=True)
         if result.returncode != 0:
             raise StackError(f"Maven could not resolve {name}:\n{result.stdout[-2000:]}{result.stderr[-2000:]}")
+        (target / ".complete").touch()
+
+    def _fetch_jars(self, target: Path, name: str, coordinates: list[str]) -> None:
+        """Named jars without their dependencies need no Maven: each is one file on Maven
+        Central, named as `mvn dependency:copy-dependencies` names it (the Spark image
+        resolves its jars this way, without a JDK-side trust store for a proxy's CA)."""
+        print(f"  fetching {name} from Maven Central ...", flush=True)
+        target.mkdir(parents=True, exist_ok=True)
+        for coordinate in coordinates:
+            group, artifact, version, *classifier = coordinate.split(":")
+            file = "-".join([artifact, version, *classifier]) + ".jar"
+            jar = target / file
+            if jar.exists():
+                continue
+            url = f"{MAVEN_CENTRAL}/{group.replace('.', '/')}/{artifact}/{version}/{file}"
+            partial = jar.with_suffix(".part")
+            if fetch(url, partial, file) != 0:
+                raise StackError(f"could not download {url} (is Maven Central reachable?)")
+            partial.rename(jar)
         (target / ".complete").touch()
 
     def superset_venv(self) -> Path:

@@ -6,16 +6,18 @@ every dependency waits for a health check."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import tarfile
 from pathlib import Path
+from urllib.parse import urlparse
 
 import jsonschema
 import pytest
 import yaml
 
-from conf.settings import REPO_ROOT, get_settings, versions
+from conf.settings import REPO_ROOT, Settings, get_settings, versions
 
 COMPOSE_FILE = REPO_ROOT / "docker" / "compose.yaml"
 # The Compose specification's JSON schema, as packaged on the npm registry.
@@ -118,3 +120,56 @@ def test_named_volumes_are_declared(compose):
             source = volume.split(":")[0]
             if not source.startswith((".", "/")):
                 assert source in declared
+
+
+def _default(value) -> str:
+    """Compose's ${NAME:-default} as it runs with nothing set."""
+    return re.sub(r"\$\{[A-Z0-9_]+:-([^}]*)\}", r"\1", str(value))
+
+
+def test_containers_get_the_local_stacks_variable_names_and_defaults(compose):
+    """The variables compose sets are settings of conf/settings.py (the same names the local
+    stack reads), except Spark's own SPARK_CONF_DIR; where compose supplies a default, it is
+    the setting's default."""
+    fields = Settings.model_fields
+    spark_own = {"SPARK_CONF_DIR"}
+    project = {"spark", "rollups", "jupyter", "superset"}  # the services that run the project's code
+    for name in project:
+        for variable, value in compose["services"][name]["environment"].items():
+            if variable in spark_own:
+                continue
+            assert variable.lower() in fields, f"{name}: {variable} is not a setting"
+            if "${" in str(value):
+                assert _default(value) == str(fields[variable.lower()].default), f"{name}: {variable}"
+
+
+def test_ports_are_the_settings_ports(compose):
+    """Each service listens in its container, and is published on the host, on the port the
+    settings give it: the same URLs reach either launcher's services."""
+    settings = Settings()
+    expected = {"kafka": settings.kafka_port, "seaweedfs": settings.s3_port, "iceberg-rest": settings.catalog_port,
+                "trino": settings.trino_port, "superset": settings.superset_port}
+    for name, port in expected.items():
+        mappings = {tuple(int(p) for p in m.split(":")[1:]) for m in compose["services"][name]["ports"]}
+        assert (port, port) in mappings, f"{name}: {mappings}, settings say {port}"
+    for name, url in (("metabase", settings.metabase_url), ("grafana", settings.grafana_url)):
+        host_ports = {int(m.split(":")[1]) for m in compose["services"][name]["ports"]}
+        assert urlparse(url).port in host_ports, f"{name}: {host_ports}, settings say {url}"
+    env = compose["x-lakehouse-env"]
+    assert int(env["TRINO_PORT"]) == settings.trino_port == settings.bi_trino_port
+    assert urlparse(env["CATALOG_URI"]).port == settings.catalog_port
+    assert urlparse(env["S3_ENDPOINT"]).port == settings.s3_port
+    assert env["TRINO_HOST"] == settings.bi_trino_host
+
+
+def test_compose_builds_what_make_images_builds(compose):
+    """`make images` (stack/images.py) builds the images compose names, from Dockerfiles
+    that take their base as BASE_IMAGE."""
+    from stack.images import project_images
+
+    built = {image.service: image for image in project_images()}
+    assert set(built) == {"spark", "superset"}
+    for image in built.values():
+        assert image.dockerfile.exists() and image.default_base.startswith("python:3.11")
+    run_from_spark_image = {name for name, s in compose["services"].items() if s["image"] == built["spark"].tag}
+    assert run_from_spark_image == {"spark", "rollups", "jupyter"}
