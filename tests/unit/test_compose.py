@@ -173,3 +173,20 @@ def test_compose_builds_what_make_images_builds(compose):
         assert image.dockerfile.exists() and image.default_base.startswith("python:3.11")
     run_from_spark_image = {name for name, s in compose["services"].items() if s["image"] == built["spark"].tag}
     assert run_from_spark_image == {"spark", "rollups", "jupyter"}
+
+
+def test_services_mount_the_config_files_the_local_stack_uses(compose):
+    """Kafka, SeaweedFS and Trino read the same files under conf/ in both launchers (a file
+    added to conf/trino/etc reaches the container too). Not mounted: Trino's node.properties
+    and Kafka's log4j2.properties, where each image keeps its own (node identity and data
+    directory; its logging layout)."""
+    conf = REPO_ROOT / "conf"
+    local = {"kafka": ["kafka/server.properties"], "seaweedfs": ["seaweedfs/s3.json"],
+             "trino": sorted(str(p.relative_to(conf)) for p in (conf / "trino" / "etc").rglob("*")
+                             if p.is_file() and p.name != "node.properties")}
+    for name, files in local.items():
+        mounted = [(COMPOSE_FILE.parent / v.split(":")[0]).resolve() for v in compose["services"][name]["volumes"]
+                   if v.startswith(".")]
+        for file in files:
+            path = (conf / file).resolve()
+            assert any(path == m or m in path.parents for m in mounted), f"{name} does not mount conf/{file}"
