@@ -56,6 +56,66 @@ def failure_signature(error: BaseException) -> str:
     return re.sub(r"\d+", "#", first_line(error))
 
 
+def gold_operations_since(spark, table: str, snapshot_id: int | None) -> list[str] | None:
+    """The operations of `table`'s snapshots after `snapshot_id`, newest first (through
+    Iceberg's table API: no Spark job); None when `snapshot_id` is not an ancestor of the
+    current snapshot (or is None)."""
+    if snapshot_id is None:
+        return None
+    iceberg = spark._jvm.org.apache.iceberg.spark.Spark3Util.loadIcebergTable(spark._jsparkSession, table)
+    iceberg.refresh()
+    operations, snapshot = [], iceberg.currentSnapshot()
+    while snapshot is not None and snapshot.snapshotId() != snapshot_id:
+        operations.append(snapshot.operation())
+        parent = snapshot.parentId()
+        snapshot = iceberg.snapshot(parent) if parent is not None else None
+    return operations if snapshot is not None else None
+
+
+def current_snapshot_id(spark, table: str) -> int | None:
+    iceberg = spark._jvm.org.apache.iceberg.spark.Spark3Util.loadIcebergTable(spark._jsparkSession, table)
+    iceberg.refresh()
+    snapshot = iceberg.currentSnapshot()
+    return snapshot.snapshotId() if snapshot is not None else None
+
+
+class TouchBound:
+    """Per Gold day, an upper bound on the copies any Gold row of that day holds. A batch
+    whose impressions cannot reach the cap (the bound plus the most copies the batch brings
+    one impression) skips the cap's exact check, a Spark job over the batch's Gold days.
+    A day's bound is read once (one aggregate over its partition), then raised by this
+    writer's own MERGEs; all bounds are dropped when anything but a rewrite (table
+    maintenance, in-job compaction) committed to Gold after this writer's last MERGE."""
+
+    def __init__(self, table: str) -> None:
+        self.table = table
+        self.bounds: dict = {}  # day (None: the NULL day) -> most copies a row of it may hold
+        self.snapshot: int | None = None  # Gold's snapshot after this writer's last MERGE
+
+    def most_held(self, spark, days: list) -> int:
+        operations = gold_operations_since(spark, self.table, self.snapshot)
+        if operations is None or any(operation != "replace" for operation in operations):
+            self.bounds.clear()
+        unknown = [day for day in days if day not in self.bounds]
+        if unknown:
+            rows = (spark.table(self.table).where(days_predicate(unknown))
+                    .groupBy(F.expr("unix_date(impression_id_day)").alias("day"))
+                    .agg(F.max(F.size("touches.kafka_offset")).alias("held")).collect())
+            found = {day_of(row.day): row.held for row in rows}
+            self.bounds.update({day: found.get(day) or 0 for day in unknown})
+        return max(self.bounds[day] for day in days)
+
+    def raise_by(self, days: list, copies: int) -> None:
+        """Before a MERGE that brings at most `copies` copies to any impression: whether it
+        commits or not, the bounds stay bounds."""
+        for day in days:
+            if day in self.bounds:
+                self.bounds[day] += copies
+
+    def merged(self, spark) -> None:
+        self.snapshot = current_snapshot_id(spark, self.table)
+
+
 class AttributionBatch:
     """The foreachBatch function: Bronze, audit, then Gold, each safe to run twice. A batch
     that fails the same way `poison_attempts` times has the records that make it fail
@@ -80,6 +140,7 @@ class AttributionBatch:
         self.isolated: dict[int, tuple[list[tuple[str, int, int]], str]] = {}  # batch id -> (coordinates, error)
         self.recorder: ProgressRecorder | None = None
         self.compaction: ActiveDayCompaction | None = None  # in-job compaction of the Gold days being written
+        self.touch_bound = TouchBound(tables.gold)
         self.busy = threading.Lock()  # held while a batch runs: a graceful stop waits for it
         self.progress_lock = threading.Lock()  # one ops.stream_progress write at a time
         self.stopping = False
@@ -200,7 +261,8 @@ class AttributionBatch:
                 audit = audit.unionByName(quarantined_audit(quarantine, error))
             # Copies beyond a Gold row's cap, from Gold as it was before this batch, go into
             # this batch's one audit append (ahead of the MERGE, so a retry finds the same).
-            overflowed = timed("cap", lambda: self.overflowed(spark, parsed, days)) if "gold" in self.sinks else None
+            most_copies, overflowed = timed("cap", lambda: self.overflowed(spark, parsed, days)) \
+                if "gold" in self.sinks and days else (0, None)
             overflow = overflowed.selectExpr("sum(size(overflow))").first()[0] or 0 if overflowed is not None else 0
             if overflow:
                 topics = {topic for topic, _ in ranges}
@@ -212,7 +274,7 @@ class AttributionBatch:
                 timed("audit", lambda: self.append_once(audit, self.tables.audit, ranges))
             if "gold" in self.sinks:
                 # The Gold partitions this batch can touch: the MERGE reads only these.
-                timed("gold", lambda: self.merge_gold(spark, parsed, batch_id, days))
+                timed("gold", lambda: self.merge_gold(spark, parsed, batch_id, days, most_copies))
                 if self.compaction is not None:
                     self.compaction.note(days)
                     if self.compaction.due():
@@ -231,28 +293,31 @@ class AttributionBatch:
                 overflowed.unpersist()
             parsed.unpersist()
 
-    def overflowed(self, spark, parsed, days: list) -> DataFrame | None:
-        """Derived rows whose impression holds more copies than the cap allows, or None when
-        no impression of the batch can (Gold's copies plus the batch's fit under the cap).
-        The check counts copies only: `touches.kafka_offset` lets the scan read one leaf of
-        Gold's touches instead of every field of every copy."""
-        if not days:
-            return None
+    def overflowed(self, spark, parsed, days: list) -> tuple[int, DataFrame | None]:
+        """The most copies the batch brings one impression, and the derived rows whose
+        impression holds more copies than the cap allows, or None when no impression of the
+        batch can (Gold's copies plus the batch's fit under the cap): by the touch bound alone
+        when it suffices, else by counting. The count reads one leaf of Gold's touches
+        (`touches.kafka_offset`), not every field of every copy."""
+        most_copies = to_touches(parsed).groupBy("impression_id").count().agg(F.max("count")).first()[0] or 0
+        if self.touch_bound.most_held(spark, days) + most_copies <= self.limits.max_touches:
+            return most_copies, None
         gold = spark.table(self.tables.gold).where(days_predicate(days))
         counts = to_touches(parsed).groupBy("impression_id").agg(F.count(F.lit(1)).alias("new"))
         held = gold.join(F.broadcast(counts.select("impression_id")), "impression_id", "left_semi") \
             .selectExpr("impression_id", "size(touches.kafka_offset) AS held")
         most = counts.join(held, "impression_id", "left").selectExpr("max(new + coalesce(held, 0))").first()[0]
         if most is None or most <= self.limits.max_touches:
-            return None
-        return merge_source(touches_by_impression(to_touches(parsed)), gold, self.rules, self.limits.max_touches,
-                            overflow=True).where("overflow IS NOT NULL").persist()
+            return most_copies, None
+        return most_copies, merge_source(touches_by_impression(to_touches(parsed)), gold, self.rules,
+                                         self.limits.max_touches, overflow=True).where("overflow IS NOT NULL").persist()
 
-    def merge_gold(self, spark, parsed, batch_id: int, days: list) -> None:
+    def merge_gold(self, spark, parsed, batch_id: int, days: list, most_copies: int) -> None:
         """The Gold MERGE. When it loses a commit race (to table maintenance rewriting the
         same files), Gold is read afresh and the MERGE planned again: idempotent, so safe."""
         if not days:
             return
+        self.touch_bound.raise_by(days, most_copies)
         view = f"attribution_batch_{batch_id}"
         batch_rows = touches_by_impression(to_touches(parsed))
 
@@ -267,6 +332,7 @@ class AttributionBatch:
         retry_on_conflict(spark, self.tables.gold, merge, MERGE_ATTEMPTS, on_retry=lambda attempt: print(
             f"batch {batch_id}: Gold MERGE lost a commit race to another writer; "
             f"re-planning (attempt {attempt}/{MERGE_ATTEMPTS})", flush=True))
+        self.touch_bound.merged(spark)
 
 
 def writer_id_for(checkpoint: str) -> str:

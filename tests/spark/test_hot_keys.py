@@ -11,6 +11,7 @@ import pytest
 from conf.settings import ValidationLimits
 from conf.tables import AttributionRules
 from tests.attribution_helpers import (
+    T0,
     assert_every_record_accounted_for,
     assert_gold_matches,
     batch_function,
@@ -91,3 +92,27 @@ def test_copies_beyond_a_rows_cap_go_to_the_audit_whatever_the_batches(spark, ta
     replayed = replayed_gold(bronze, AttributionRules(), limits, spark.table(tables.audit))
     replayed.createOrReplaceTempView("hot_replayed")
     assert_gold_matches(gold_rows(spark, "SELECT * FROM hot_replayed"), expected.gold)
+
+
+def test_the_touch_bound_never_hides_copies_over_the_cap(spark, tables):
+    """A writer skips the cap's exact check while its bound on Gold's copies per row proves
+    no impression can reach the cap. Another writer's MERGE between two of its batches
+    brings the row close to the cap: the first writer's bound is dropped, it counts again,
+    and the copies over the cap reach the audit (not lost)."""
+    tag, limits = f"b{uuid.uuid4().hex[:6]}-", ValidationLimits(max_touches=40)
+    millis = f"{int(T0 * 1000):012x}"  # a UUIDv7 id: a Gold day of its own, away from the other tests' rows
+    impression = f"{millis[:8]}-{millis[8:]}-7000-8000-{uuid.uuid4().hex[:12]}"
+    records = tagged([record(event("IMPRESSION", "e0", 0, impression), 1, 0, key=impression)]
+                     + [record(event("CLICK", f"e{n}", 100 + n, impression), 101 + n, n, key=impression)
+                        for n in range(1, 45)], tag)
+    topic = f"hostile-{tag}"
+    first, other = batch_function(tables, "bound-first", limits=limits), batch_function(tables, "bound-other",
+                                                                                       limits=limits)
+    first(kafka_frame(spark, records[:10], topic=topic), 0)
+    assert list(first.touch_bound.bounds.values()) == [10]  # read once (0 copies), raised by its MERGE
+    other(kafka_frame(spark, records[10:35], topic=topic), 0)
+    first(kafka_frame(spark, records[35:], topic=topic), 1)
+    assert list(first.touch_bound.bounds.values()) == [35 + 10]  # the other writer's MERGE: read again
+    expected = attribute(records, max_touches=40)
+    assert list(expected.audit.values()).count("TOO_MANY_TOUCHES") == 5
+    assert_every_record_accounted_for(spark, tables, records, tag, expected)
