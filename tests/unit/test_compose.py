@@ -173,6 +173,8 @@ def test_compose_builds_what_make_images_builds(compose):
         assert image.dockerfile.exists() and image.default_base.startswith("python:3.11")
     run_from_spark_image = {name for name, s in compose["services"].items() if s["image"] == built["spark"].tag}
     assert run_from_spark_image == {"spark", "rollups", "jupyter"}
+    # Without an init process, PID 1 (`sleep`, a shell) ignores SIGTERM: each stop waits for SIGKILL.
+    assert all(compose["services"][name].get("init") for name in run_from_spark_image | {"superset"})
 
 
 def test_services_mount_the_config_files_the_local_stack_uses(compose):
