@@ -42,6 +42,29 @@ def job_throughput(topic: str, sinks: str, batch_size: int, work_dir: str) -> tu
     return sum(h["records"] for h in history) / elapsed, history, prefix
 
 
+def merge_over_a_day(events: int, batch_size: int, work_dir: str) -> dict:
+    """A simulated day of traffic (impression ids of one UTC day, so one Gold partition grows
+    all day) drained in batches of `batch_size`, in-job compaction as configured: the Gold
+    phase of each batch, and the medians of its first and last hour (at least two batches)."""
+    from producers.ad_traffic_generator import main as generate
+
+    topic = f"bench_day_{uuid.uuid4().hex[:8]}"
+    print(f"producing a simulated day of {events:,} events ...", flush=True)
+    # ~93% of the generator's records are impressions: spread them over 86,400 s of event time.
+    generate(["--count", str(events), "--seed", "5", "--topic", topic, "--quiet", "--start", "2026-01-05T00:00:00Z",
+              "--impressions-per-second", f"{events * 0.93 / 86_400:.3f}"])
+    # A warm JVM first: the first hour's batches would otherwise pay the JIT (and flatter the ratio).
+    warmup = f"bench_warmup_{uuid.uuid4().hex[:8]}"
+    generate(["--count", "100000", "--seed", "3", "--topic", warmup, "--quiet"])
+    drop_prefix(job_throughput(warmup, "bronze,audit,gold", batch_size, work_dir)[2])
+    _, history, prefix = job_throughput(topic, "bronze,audit,gold", batch_size, work_dir)
+    drop_prefix(prefix)
+    gold = [h["gold"] for h in history if "gold" in h]
+    hour = max(2, round(len(gold) / 24))
+    first, last = statistics.median(gold[:hour]), statistics.median(gold[-hour:])
+    return {"gold": gold, "history": history, "hour_batches": hour, "first": first, "last": last}
+
+
 def dims_run_time(campaigns: int, snapshots_of_history: int) -> list[float]:
     """Apply `snapshots_of_history` daily snapshots, then time single dims runs on top."""
     import tempfile
@@ -101,7 +124,7 @@ def _stacked_phases(axis, batches: list[dict], phases: list[str], title: str) ->
 
 
 def write_plots(directory: str, dashboard_times: list, merge_times: dict, job: dict | None = None,
-                freshness: dict | None = None) -> None:
+                freshness: dict | None = None, day: dict | None = None) -> None:
     """PNG charts of what was measured, under `directory`."""
     from pathlib import Path
 
@@ -115,7 +138,8 @@ def write_plots(directory: str, dashboard_times: list, merge_times: dict, job: d
     written = []
     # The job's phases in the order it reports them (a batch's seconds per phase keep its
     # order), one list for every plot so that a phase has one colour.
-    phases = list(dict.fromkeys(name for batch in [*(job or {}).get("history", []), *(freshness or {}).get("phases", [])]
+    phases = list(dict.fromkeys(name for batch in [*(job or {}).get("history", []), *(freshness or {}).get("phases", []),
+                                                   *(day or {}).get("history", [])]
                                 for name in batch if name not in ("batch_id", "records", "seconds")))
 
     def save(figure, name: str) -> None:
@@ -145,6 +169,19 @@ def write_plots(directory: str, dashboard_times: list, merge_times: dict, job: d
         ages.legend(fontsize="small")
         _stacked_phases(per_batch, freshness["phases"], phases, f"the job's batches (trigger every {freshness['trigger']})")
         save(figure, "freshness.png")
+    if day:
+        figure, (merges, per_batch) = plt.subplots(1, 2, figsize=(11, 4))
+        hours = [24 * (n + 0.5) / len(day["gold"]) for n in range(len(day["gold"]))]
+        merges.plot(hours, day["gold"], marker=".")
+        merges.axhline(day["first"], color="grey", linestyle=":", label=f"first hour, median {day['first']:.1f} s")
+        merges.axhline(day["first"] * 1.2, color="red", linestyle="--", label="target: last hour <= 1.2 x first")
+        merges.axhline(day["last"], color="black", linestyle=":", label=f"last hour, median {day['last']:.1f} s")
+        merges.set_xlabel("hour of the simulated day (by position in the topic)")
+        merges.set_ylabel("Gold phase of the batch (s)")
+        merges.set_title("the Gold MERGE as one day's partition grows")
+        merges.legend(fontsize="small")
+        _stacked_phases(per_batch, day["history"], phases, "the day's batches")
+        save(figure, "merge_over_a_day.png")
     if dashboard_times:
         ordered = sorted(dashboard_times, key=lambda t: t[1])
         figure, axis = plt.subplots(figsize=(9, max(4, len(ordered) * 0.25)))
@@ -182,6 +219,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--merge-events", type=int, default=300_000,
                         help="events drained into each pre-filled Gold, in batches of --merge-batch-size")
     parser.add_argument("--merge-batch-size", type=int, default=200_000, help="max offsets per batch there")
+    parser.add_argument("--day-events", type=int, default=1_200_000,
+                        help="events of one simulated day drained to time the MERGE as the day grows (0 skips it)")
+    parser.add_argument("--day-batch-size", type=int, default=25_000, help="max offsets per batch there")
     parser.add_argument("--freshness-rate", type=float, default=5000,
                         help="events/s for the end-to-end freshness run (0 skips it)")
     parser.add_argument("--freshness-seconds", type=float, default=180, help="measured seconds of that run")
@@ -304,7 +344,16 @@ def main(argv: list[str] | None = None) -> int:
         if len(scales) >= 2:
             ratio = statistics.median(merge_times[scales[-1]]) / statistics.median(merge_times[scales[0]])
             rows.append((f"MERGE median {scales[-1]:,} / {scales[0]:,} rows", f"{ratio:.2f}", "target <= 1.5", ""))
-    write_plots(args.output_dir, dashboard_times, merge_times, job, fresh)
+    day = None
+    if args.day_events:
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as work_dir:
+            day = merge_over_a_day(args.day_events, args.day_batch_size, work_dir)
+        rows.append(("Gold phase over a simulated day: last / first hour", f"{day['last'] / day['first']:.2f}",
+                     "target <= 1.2", f"medians {day['last']:.1f} / {day['first']:.1f} s, {day['hour_batches']} "
+                     f"batches of {args.day_batch_size:,} each; {len(day['gold'])} batches in all"))
+    write_plots(args.output_dir, dashboard_times, merge_times, job, fresh, day)
 
     print(f"\nbenchmarks ({args.repeats} repeats, median; {args.events:,} events per run)\n")
     width = max(len(r[0]) for r in rows)
