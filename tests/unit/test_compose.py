@@ -192,3 +192,11 @@ def test_services_mount_the_config_files_the_local_stack_uses(compose):
         for file in files:
             path = (conf / file).resolve()
             assert any(path == m or m in path.parents for m in mounted), f"{name} does not mount conf/{file}"
+
+
+def test_a_missing_container_engine_is_named_with_how_to_install_one():
+    from stack.images import Engine
+    from stack.launcher import StackError
+
+    with pytest.raises(StackError, match="no-such-engine is not installed .*apt-get install podman"):
+        Engine(Settings(container_engine="no-such-engine"))
