@@ -52,6 +52,11 @@ class Image:
         return match.group(1)
 
 
+def compose_default(value) -> str:
+    """A compose value as it runs with no variable set: each ${NAME:-default} is its default."""
+    return re.sub(r"\$\{[A-Z0-9_]+:-([^}]*)\}", r"\1", str(value))
+
+
 def project_images() -> list[Image]:
     """The images compose.yaml builds, with the tags it gives them."""
     import yaml

@@ -9,7 +9,6 @@ settings. Containers are removed even when a test fails."""
 from __future__ import annotations
 
 import json
-import re
 import socket
 import time
 import urllib.request
@@ -21,7 +20,7 @@ import yaml
 
 from conf.settings import REPO_ROOT
 from dashboards import notebook as path_analysis
-from stack.images import COMPOSE_FILE, Engine, build_all, project_images
+from stack.images import COMPOSE_FILE, Engine, build_all, compose_default, project_images
 from tests.streaming_helpers import JOB, Scenario
 
 pytestmark = pytest.mark.stack
@@ -49,11 +48,6 @@ def images(engine, settings) -> dict[str, str]:
     return {image.service: image.tag for image in project_images()}
 
 
-def interpolate(value: str) -> str:
-    """Compose's ${NAME:-default} with nothing set: the default."""
-    return re.sub(r"\$\{[A-Z0-9_]+:-([^}]*)\}", r"\1", str(value))
-
-
 def service_env(compose: dict, service: str, settings, **extra: str) -> dict[str, str]:
     """The variables compose gives `service`; where a name is a setting, this stack's value
     (the containers share the host's network, so they reach the stack as the host does)."""
@@ -61,7 +55,7 @@ def service_env(compose: dict, service: str, settings, **extra: str) -> dict[str
     env = {}
     for name, value in compose["services"][service].get("environment", {}).items():
         setting = values.get(name.lower())
-        env[name] = str(setting) if setting is not None else interpolate(value)
+        env[name] = str(setting) if setting is not None else compose_default(value)
     return {**env, **extra}
 
 
@@ -148,7 +142,7 @@ def test_the_spark_image_as_the_jupyter_service_answers_and_executes_the_noteboo
     compose token; nbconvert executes the notebook headless in it over the job's tables, and
     the notebook's totals are the oracle's."""
     jupyter = compose["services"]["jupyter"]
-    command = [interpolate(part) for part in jupyter["command"]]
+    command = [compose_default(part) for part in jupyter["command"]]
     token = next(part.split("=", 1)[1] for part in command if part.startswith("--IdentityProvider.token="))
     port = int(jupyter["ports"][0].split(":")[-1])
     env = service_env(compose, "jupyter", settings, TABLE_NAMESPACE_PREFIX=job_in_image.tables.prefix)

@@ -6,7 +6,6 @@ every dependency waits for a health check."""
 from __future__ import annotations
 
 import json
-import re
 import shutil
 import subprocess
 import tarfile
@@ -18,6 +17,7 @@ import pytest
 import yaml
 
 from conf.settings import REPO_ROOT, Settings, get_settings, versions
+from stack.images import compose_default
 
 COMPOSE_FILE = REPO_ROOT / "docker" / "compose.yaml"
 # The Compose specification's JSON schema, as packaged on the npm registry.
@@ -122,11 +122,6 @@ def test_named_volumes_are_declared(compose):
                 assert source in declared
 
 
-def _default(value) -> str:
-    """Compose's ${NAME:-default} as it runs with nothing set."""
-    return re.sub(r"\$\{[A-Z0-9_]+:-([^}]*)\}", r"\1", str(value))
-
-
 def test_containers_get_the_local_stacks_variable_names_and_defaults(compose):
     """The variables compose sets are settings of conf/settings.py (the same names the local
     stack reads), except Spark's own SPARK_CONF_DIR; where compose supplies a default, it is
@@ -140,7 +135,7 @@ def test_containers_get_the_local_stacks_variable_names_and_defaults(compose):
                 continue
             assert variable.lower() in fields, f"{name}: {variable} is not a setting"
             if "${" in str(value):
-                assert _default(value) == str(fields[variable.lower()].default), f"{name}: {variable}"
+                assert compose_default(value) == str(fields[variable.lower()].default), f"{name}: {variable}"
 
 
 def test_ports_are_the_settings_ports(compose):
