@@ -21,6 +21,7 @@ import yaml
 from conf.settings import REPO_ROOT
 from dashboards import notebook as path_analysis
 from stack.images import COMPOSE_FILE, Engine, build_all, compose_default, project_images
+from tests import stack_locks
 from tests.streaming_helpers import JOB, Scenario
 
 pytestmark = pytest.mark.stack
@@ -46,6 +47,15 @@ def images(engine, settings) -> dict[str, str]:
     times = build_all(settings)
     print(f"\nimages built in {time.monotonic() - started:.0f} s: " + ", ".join(f"{s} {t:.0f} s" for s, t in times.items()))
     return {image.service: image.tag for image in project_images()}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def stack_in_use(images, settings):
+    """The stack shared as in every integration module (tests/integration/conftest.py), but
+    only once the images are built: a cold build (minutes) needs no stack, and must not
+    keep a module that stops services (the outage test) waiting."""
+    with stack_locks.sharing(settings):
+        yield
 
 
 def service_env(compose: dict, service: str, settings, **extra: str) -> dict[str, str]:
