@@ -129,16 +129,18 @@ def job_in_image(images, engine, compose, settings, spark, tmp_path_factory):
     checkpoint = f"{CONTAINER_DATA}/checkpoints/{scenario.topic}"
     started = time.monotonic()
     spark_service = compose["services"]["spark"]
-    with container(engine, images["spark"], ["spark-submit", JOB, "--trigger", "available-now", "--topic",
-                                             scenario.topic, "--checkpoint", checkpoint],
-                   env, {str(work): CONTAINER_DATA}, spark_service) as name:
-        code = exit_code(engine, name, JOB_TIMEOUT_S)
-        output = logs(engine, name)
-    print(f"\nthe streaming job in the Spark image drained {scenario.count:,} events in "
-          f"{time.monotonic() - started:.1f} s (container start included)")
-    assert code == 0, output
-    yield scenario
-    scenario.cleanup(spark)
+    try:
+        with container(engine, images["spark"], ["spark-submit", JOB, "--trigger", "available-now", "--topic",
+                                                 scenario.topic, "--checkpoint", checkpoint],
+                       env, {str(work): CONTAINER_DATA}, spark_service) as name:
+            code = exit_code(engine, name, JOB_TIMEOUT_S)
+            output = logs(engine, name)
+        print(f"\nthe streaming job in the Spark image drained {scenario.count:,} events in "
+              f"{time.monotonic() - started:.1f} s (container start included)")
+        assert code == 0, output
+        yield scenario
+    finally:  # the job's tables go even when it failed
+        scenario.cleanup(spark)
 
 
 def test_the_spark_image_runs_the_streaming_job_and_gold_equals_the_oracle(job_in_image, spark):
