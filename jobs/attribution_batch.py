@@ -56,14 +56,19 @@ def failure_signature(error: BaseException) -> str:
     return re.sub(r"\d+", "#", first_line(error))
 
 
-def gold_operations_since(spark, table: str, snapshot_id: int | None) -> list[str] | None:
-    """The operations of `table`'s snapshots after `snapshot_id`, newest first (through
-    Iceberg's table API: no Spark job); None when `snapshot_id` is not an ancestor of the
-    current snapshot (or is None)."""
-    if snapshot_id is None:
-        return None
+def iceberg_table(spark, table: str):
+    """`table` through Iceberg's Java API, refreshed (a catalog round trip, no Spark job)."""
     iceberg = spark._jvm.org.apache.iceberg.spark.Spark3Util.loadIcebergTable(spark._jsparkSession, table)
     iceberg.refresh()
+    return iceberg
+
+
+def gold_operations_since(spark, table: str, snapshot_id: int | None) -> list[str] | None:
+    """The operations of `table`'s snapshots after `snapshot_id`, newest first; None when
+    `snapshot_id` is not an ancestor of the current snapshot (or is None)."""
+    if snapshot_id is None:
+        return None
+    iceberg = iceberg_table(spark, table)
     operations, snapshot = [], iceberg.currentSnapshot()
     while snapshot is not None and snapshot.snapshotId() != snapshot_id:
         operations.append(snapshot.operation())
@@ -73,9 +78,7 @@ def gold_operations_since(spark, table: str, snapshot_id: int | None) -> list[st
 
 
 def current_snapshot_id(spark, table: str) -> int | None:
-    iceberg = spark._jvm.org.apache.iceberg.spark.Spark3Util.loadIcebergTable(spark._jsparkSession, table)
-    iceberg.refresh()
-    snapshot = iceberg.currentSnapshot()
+    snapshot = iceberg_table(spark, table).currentSnapshot()
     return snapshot.snapshotId() if snapshot is not None else None
 
 
@@ -299,11 +302,11 @@ class AttributionBatch:
         batch can (Gold's copies plus the batch's fit under the cap): by the touch bound alone
         when it suffices, else by counting. The count reads one leaf of Gold's touches
         (`touches.kafka_offset`), not every field of every copy."""
-        most_copies = to_touches(parsed).groupBy("impression_id").count().agg(F.max("count")).first()[0] or 0
+        counts = to_touches(parsed).groupBy("impression_id").agg(F.count(F.lit(1)).alias("new"))
+        most_copies = counts.agg(F.max("new")).first()[0] or 0
         if self.touch_bound.most_held(spark, days) + most_copies <= self.limits.max_touches:
             return most_copies, None
         gold = spark.table(self.tables.gold).where(days_predicate(days))
-        counts = to_touches(parsed).groupBy("impression_id").agg(F.count(F.lit(1)).alias("new"))
         held = gold.join(F.broadcast(counts.select("impression_id")), "impression_id", "left_semi") \
             .selectExpr("impression_id", "size(touches.kafka_offset) AS held")
         most = counts.join(held, "impression_id", "left").selectExpr("max(new + coalesce(held, 0))").first()[0]

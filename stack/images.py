@@ -96,7 +96,10 @@ class Engine:
         return self.run("image", "inspect", image, check=False).returncode == 0
 
     def pull(self, image: str) -> bool:
-        return self.run("pull", "-q", image, check=False, timeout=600).returncode == 0
+        try:
+            return self.run("pull", "-q", image, check=False, timeout=600).returncode == 0
+        except subprocess.TimeoutExpired:  # a registry that answers too slowly counts as none
+            return False
 
 
 def base_image(engine: Engine, upstream: str) -> str:
