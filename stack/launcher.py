@@ -766,7 +766,9 @@ class LocalStack:
             process = self.process(service)
             if process is None and not service.enabled:
                 continue
-            if process is None and service.optional:
+            if not service.enabled:  # e.g. a cluster another configuration started: shown, not judged
+                state = "running (not in this configuration)"
+            elif process is None and service.optional:
                 state = "not started (optional: make bi)"
             elif process is None:
                 state, all_healthy = "stopped", False
