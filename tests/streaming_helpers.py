@@ -27,6 +27,7 @@ from tests.attribution_helpers import assert_gold_matches, drop_namespaces, gold
 from tests.oracle import attribute
 
 BATCH_LINE = re.compile(r"^batch \d+: ([\d,]+) records")  # the job's line per committed batch
+ERROR_LINE = re.compile(r"\bERROR\b|^Traceback")  # Spark's log4j errors, Python's tracebacks
 SPARK_SUBMIT = os.path.join(os.path.dirname(sys.executable), "spark-submit")
 JOB = "jobs/attribution_streaming_job.py"
 
@@ -100,7 +101,14 @@ class JobProcess:
         return self.records_done() >= total
 
     def tail(self, lines: int = 40) -> str:
-        return "".join(self.log[-lines:])
+        """The last lines, then the first error logged before them: a secondary failure's stack
+        trace (a stopped SparkContext) can fill the tail and hide its cause."""
+        log = list(self.log)
+        text = "".join(log[-lines:])
+        first = next((i for i, line in enumerate(log[:-lines]) if ERROR_LINE.search(line)), None)
+        if first is not None:
+            text += "\nthe first error the job logged:\n" + "".join(log[first:first + 25])
+        return text
 
     def driver(self):
         """The Python driver (spark-submit's child), as a psutil process."""
