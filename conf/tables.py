@@ -162,7 +162,7 @@ CREATE TABLE IF NOT EXISTS {name or tables.gold} (
   converted_event_id STRING COMMENT 'the conversion that set is_converted',
   touches ARRAY<{STORED_TOUCH_TYPE}> COMMENT 'every valid copy seen; derived columns use the canonical ones'
 ) USING iceberg
-PARTITIONED BY (impression_id_day, bucket(8, impression_id))
+PARTITIONED BY (impression_id_day)
 TBLPROPERTIES ({FORMAT_V2}, {MERGE_ON_READ}, 'write.parquet.compression-codec'='zstd')
 """.strip()
 
@@ -291,7 +291,29 @@ def ensure_tables(spark, tables: Tables = DEFAULT_TABLES) -> AttributionRules:
             f"{tables.gold} was created by an older version (partitioned by bucket only, no impression_id_day). "
             f"Rebuild it from Bronze: `spark-submit jobs/replay_job.py --target {tables.gold}_v2`, then swap the "
             "tables (DROP + ALTER TABLE ... RENAME TO) and restart the job with its checkpoint.")
+    drop_gold_buckets(spark, tables.gold)
     return load_rules(spark, tables)
+
+
+def iceberg_table(spark, table: str):
+    """`table` through Iceberg's Java API, refreshed (a catalog round trip, no Spark job)."""
+    iceberg = spark._jvm.org.apache.iceberg.spark.Spark3Util.loadIcebergTable(spark._jsparkSession, table)
+    iceberg.refresh()
+    return iceberg
+
+
+def drop_gold_buckets(spark, gold: str) -> list[str]:
+    """Earlier versions also partitioned Gold by bucket(8, impression_id): every batch then
+    wrote eight data and eight delete files per day, each read by every later MERGE of that
+    day (docs/benchmarks.md, the day benchmark). Drop the bucket field: partition evolution,
+    metadata only; older files keep their layout until compaction rewrites them. Returns
+    the names of the fields dropped."""
+    fields = [field.name() for field in iceberg_table(spark, gold).spec().fields()
+              if field.transform().toString().startswith("bucket")]
+    for name in fields:
+        spark.sql(f"ALTER TABLE {gold} DROP PARTITION FIELD {name}")
+        print(f"{gold}: partition field {name} dropped (files written before keep it until compacted)", flush=True)
+    return fields
 
 
 def load_rules(spark, tables: Tables = DEFAULT_TABLES) -> AttributionRules:

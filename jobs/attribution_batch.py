@@ -19,7 +19,7 @@ from pyspark.sql import functions as F
 
 from conf.gold_days import batch_days_sql, day_of, days_predicate
 from conf.settings import ValidationLimits
-from conf.tables import AttributionRules, Tables
+from conf.tables import AttributionRules, Tables, iceberg_table
 from jobs.bronze_sink import AppendOnce, merge_ranges
 from jobs.commits import first_line, retry_on_conflict
 from jobs.compaction import ActiveDayCompaction
@@ -54,13 +54,6 @@ def failure_signature(error: BaseException) -> str:
     """An error's first line without its numbers (stage, task and object ids change from
     one attempt to the next): two attempts failing 'the same way' share it."""
     return re.sub(r"\d+", "#", first_line(error))
-
-
-def iceberg_table(spark, table: str):
-    """`table` through Iceberg's Java API, refreshed (a catalog round trip, no Spark job)."""
-    iceberg = spark._jvm.org.apache.iceberg.spark.Spark3Util.loadIcebergTable(spark._jsparkSession, table)
-    iceberg.refresh()
-    return iceberg
 
 
 def gold_operations_since(spark, table: str, snapshot_id: int | None) -> list[str] | None:

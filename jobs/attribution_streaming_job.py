@@ -135,9 +135,13 @@ def run(args: argparse.Namespace, after_phase: Callable[[str], None] = lambda ph
 
 def attribute(args: argparse.Namespace, settings: Settings, after_phase: Callable[[str], None]) -> AttributionBatch:
     # Each micro-batch is cached once (parsed and validated) and read by every sink; an
-    # uncompressed columnar cache builds ~30% faster and lives only for the batch.
+    # uncompressed columnar cache builds ~30% faster and lives only for the batch. The Gold
+    # MERGE is a right outer join of the day's Gold rows (up to millions) with the batch's
+    # (thousands), which may not broadcast the batch: a shuffled hash join built on the batch
+    # spares sorting the day's rows (docs/benchmarks.md, the day benchmark).
     spark = start_spark("attribution-streaming", settings,
-                        **{"spark.sql.inMemoryColumnarStorage.compressed": "false"})
+                        **{"spark.sql.inMemoryColumnarStorage.compressed": "false",
+                           "spark.sql.join.preferSortMergeJoin": "false"})
     tables = Tables(args.table_prefix)
     rules = ensure_tables(spark, tables)
     batch_function = AttributionBatch(rules, writer_id_for(args.checkpoint), tables,
