@@ -5,6 +5,7 @@ compaction moves the old files to the new one, Gold equal to the oracle througho
 
 from __future__ import annotations
 
+import json
 import uuid
 
 import pytest
@@ -12,6 +13,7 @@ import pytest
 from conf.tables import Tables, drop_gold_buckets, ensure_tables, gold_ddl, iceberg_table
 from jobs.compaction import active_gold_compaction_sql
 from tests.attribution_helpers import (
+    T0,
     assert_gold_matches,
     batch_function,
     drop_namespaces,
@@ -36,12 +38,10 @@ def impressions(first: int, count: int, offset: int) -> list[dict]:
 
 def clicks(of: list[dict], offset: int) -> list[dict]:
     """A click on every other impression of `of`, an hour later."""
-    import json
-
     out = []
     for k, impression in enumerate(of[::2]):
         value = json.loads(impression["value"])
-        at = value["event_timestamp"] - 1_767_571_200 + 3_600
+        at = value["event_timestamp"] - T0 + 3_600
         out.append(record(event("CLICK", f"c-{value['event_id']}", at, impression_id=value["impression_id"]),
                           at + 1, offset + k, key=impression["key"]))
     return out
