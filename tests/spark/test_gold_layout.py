@@ -31,9 +31,13 @@ BUCKETED = "PARTITIONED BY (impression_id_day, bucket(8, impression_id))"
 
 
 def impressions(first: int, count: int, offset: int) -> list[dict]:
-    ids = [uuid7_id(n, n * 60) for n in range(first, first + count)]
-    return [record(event("IMPRESSION", f"i{n}", n * 60, impression_id=i), n * 60 + 1, offset + k, key=i)
-            for k, (n, i) in enumerate(zip(range(first, first + count), ids))]
+    """Impressions number `first`.. a minute apart, at Kafka offsets from `offset`."""
+    records = []
+    for k, n in enumerate(range(first, first + count)):
+        impression_id = uuid7_id(n, n * 60)
+        records.append(record(event("IMPRESSION", f"i{n}", n * 60, impression_id=impression_id), n * 60 + 1,
+                              offset + k, key=impression_id))
+    return records
 
 
 def clicks(of: list[dict], offset: int) -> list[dict]:
