@@ -1,7 +1,7 @@
 """One micro-batch of the attribution job (the foreachBatch function): parse and validate
-the Kafka records once (cached), append them to Bronze and the rejects to the audit, keyed
-on their Kafka offset ranges (jobs/bronze_sink.py), and MERGE the valid ones into Gold
-(jobs/gold_merge.py). A batch that keeps failing has its failing records isolated
+the Kafka records once (cached), append the rejects to the audit, MERGE the valid records
+into Gold (jobs/gold_merge.py) and append every record to Bronze — the appends keyed on
+their Kafka offset ranges (jobs/bronze_sink.py). A batch that keeps failing has its failing records isolated
 (jobs/poison.py). docs/design.md §5 states the guarantees.
 """
 
@@ -113,7 +113,7 @@ class TouchBound:
 
 
 class AttributionBatch:
-    """The foreachBatch function: Bronze, audit, then Gold, each safe to run twice. A batch
+    """The foreachBatch function: audit, Gold, then Bronze, each safe to run twice. A batch
     that fails the same way `poison_attempts` times has the records that make it fail
     isolated (jobs/poison.py): they go to Bronze and to the audit as PROCESSING_ERROR, the
     rest is processed as usual."""
@@ -264,17 +264,18 @@ class AttributionBatch:
                 topics = {topic for topic, _ in ranges}
                 audit = audit.unionByName(overflow_audit(overflowed, parsed, topics.pop() if len(topics) == 1 else None,
                                                          self.limits.max_touches))
-            if "bronze" in self.sinks:
-                timed("bronze", lambda: self.append_once(bronze, self.tables.bronze, ranges))
             if (rejected or overflow) and "audit" in self.sinks:
                 timed("audit", lambda: self.append_once(audit, self.tables.audit, ranges))
+            # Gold before Bronze: what users see lands first (docs/design.md §5). Each commit is
+            # safe to repeat, so a crash between them only makes the batch run again.
             if "gold" in self.sinks:
-                # The Gold partitions this batch can touch: the MERGE reads only these.
                 timed("gold", lambda: self.merge_gold(spark, parsed, batch_id, days, most_copies))
-                if self.compaction is not None:
-                    self.compaction.note(days)
-                    if self.compaction.due():
-                        print(f"batch {batch_id}: " + timed("compact", lambda: self.compaction.run(spark)), flush=True)
+            if "bronze" in self.sinks:
+                timed("bronze", lambda: self.append_once(bronze, self.tables.bronze, ranges))
+            if "gold" in self.sinks and self.compaction is not None:
+                self.compaction.note(days)
+                if self.compaction.due():
+                    print(f"batch {batch_id}: " + timed("compact", lambda: self.compaction.run(spark)), flush=True)
             self.history.append({"batch_id": batch_id, "records": records,
                                  "seconds": time.monotonic() - started, **phases})
             detail = ", ".join(f"{name} {seconds:.1f}s" for name, seconds in phases.items())

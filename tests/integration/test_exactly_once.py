@@ -40,9 +40,9 @@ def killed_run(stack, spark, settings, tmp_path_factory):
     sigterm = {"exit": exit_code, "log": job.tail(30), "reported": job.records_done(),
                "said": any("SIGTERM: stopping after the current batch" in line for line in job.log),
                "bronze": spark.table(scenario.tables.bronze).count()}
-    # Two crashes at chosen points: right after the Bronze commit, and right after the
-    # Gold MERGE commit (before the checkpoint records the batch as done).
-    for crash_point in ("bronze", "gold"):
+    # Two crashes at chosen points: right after the Gold MERGE commit (before Bronze's
+    # append), and right after the Bronze commit (before the checkpoint records the batch as done).
+    for crash_point in ("gold", "bronze"):
         job = scenario.start("--crash-after", crash_point, script="tests/crashing_job.py")
         job.process.wait(timeout=300)
         logs.append(job.log)
