@@ -32,6 +32,7 @@ def test_statement_compacts_only_the_active_days_quoted_for_the_procedure():
     assert "where => '(impression_id_day IN (DATE ''2026-11-23'') OR impression_id_day IS NULL)'" in sql
     assert "'min-input-files', '2'" in sql and "'remove-dangling-deletes', 'true'" in sql
     assert f"'target-file-size-bytes', '{32 * 1024 * 1024}'" in sql
+    assert f"'min-file-size-bytes', '{8 * 1024 * 1024}'" in sql  # a larger file is not rewritten again
 
 
 def test_expire_statement_names_the_snapshots():
