@@ -1,8 +1,8 @@
 """One micro-batch of the attribution job (the foreachBatch function): parse and validate
 the Kafka records once (cached), append the rejects to the audit, MERGE the valid records
 into Gold (jobs/gold_merge.py) and append every record to Bronze — the appends keyed on
-their Kafka offset ranges (jobs/bronze_sink.py). A batch that keeps failing has its failing records isolated
-(jobs/poison.py). docs/design.md §5 states the guarantees.
+their Kafka offset ranges (jobs/bronze_sink.py). A batch that keeps failing has its
+failing records isolated (jobs/poison.py). docs/design.md §5 states the guarantees.
 """
 
 from __future__ import annotations
