@@ -135,10 +135,10 @@ def run(args: argparse.Namespace, after_phase: Callable[[str], None] = lambda ph
 
 def attribute(args: argparse.Namespace, settings: Settings, after_phase: Callable[[str], None]) -> AttributionBatch:
     # Each micro-batch is cached once (parsed and validated) and read by every sink; an
-    # uncompressed columnar cache builds ~30% faster and lives only for the batch. The Gold
-    # MERGE is a right outer join of the day's Gold rows (up to millions) with the batch's
-    # (thousands), which may not broadcast the batch: a shuffled hash join built on the batch
-    # spares sorting the day's rows (docs/benchmarks.md, the day benchmark).
+    # uncompressed columnar cache builds ~30% faster and lives only for the batch. Hash joins
+    # where a side is small: the Gold MERGE's right outer join of the day's rows with the
+    # batch's hashes the day's ids while the day is small instead of sorting both sides
+    # (sort-merge again at ~1 M rows a day; docs/benchmarks.md, the day benchmark).
     spark = start_spark("attribution-streaming", settings,
                         **{"spark.sql.inMemoryColumnarStorage.compressed": "false",
                            "spark.sql.join.preferSortMergeJoin": "false"})
