@@ -76,7 +76,7 @@ class Settings(BaseSettings):
     checkpoint_dir: str | None = Field(
         default=None, description="streaming checkpoints; when unset: .stack/checkpoints, or S3 on a cluster")
     table_namespace_prefix: str = ""
-    trigger_interval: str = "10 seconds"
+    trigger_interval: str = "5 seconds"
 
     # Table maintenance (jobs/maintenance_job.py)
     maintenance_closed_after_minutes: int = 60  # a Bronze event hour is compacted once it ended this long ago

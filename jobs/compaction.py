@@ -60,7 +60,7 @@ class ActiveDayCompaction:
     """The streaming job's in-job schedule: every `every` batches that wrote Gold, between
     two batches, compact the Gold days those batches wrote to (active_gold_compaction_sql).
     Counted in batches because files pile up per batch (a data file and a delete file per
-    day each): every 6 is once a minute at the 10 s trigger, and a drain of large batches
+    day each): every 6 is twice a minute at the 5 s trigger, and a drain of large batches
     is not held up by a compaction per minute. Inside the job it never races the job's own
     MERGE; a race lost to a separate maintenance job is planned again on the fresh table
     (retry_on_conflict); a race lost three times, or any other failure, is reported and the
