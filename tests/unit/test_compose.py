@@ -128,7 +128,7 @@ def test_containers_get_the_local_stacks_variable_names_and_defaults(compose):
     the setting's default."""
     fields = Settings.model_fields
     spark_own = {"SPARK_CONF_DIR"}
-    project = {"spark", "rollups", "jupyter", "superset"}  # the services that run the project's code
+    project = {"spark", "rollups", "maintenance", "jupyter", "superset"}  # the services that run the project's code
     for name in project:
         for variable, value in compose["services"][name]["environment"].items():
             if variable in spark_own:
@@ -167,7 +167,7 @@ def test_compose_builds_what_make_images_builds(compose):
     for image in built.values():
         assert image.dockerfile.exists() and image.default_base.startswith("python:3.11")
     run_from_spark_image = {name for name, s in compose["services"].items() if s["image"] == built["spark"].tag}
-    assert run_from_spark_image == {"spark", "rollups", "jupyter"}
+    assert run_from_spark_image == {"spark", "rollups", "maintenance", "jupyter"}
     # Without an init process, PID 1 (`sleep`, a shell) ignores SIGTERM: each stop waits for SIGKILL.
     assert all(compose["services"][name].get("init") for name in run_from_spark_image | {"superset"})
 
