@@ -240,3 +240,26 @@ def test_valid_events_follow_the_event_contract(clean_run):
     assert {tuple(event) for event in events} == {FIELD_NAMES}
     assert {event["event_type"] for event in events} == set(EVENT_TYPES)
     assert {event["schema_version"] for event in events} == {SCHEMA_VERSION}
+
+
+def test_runs_from_different_starts_share_no_event_id(tmp_path):
+    """A second backfill (or tomorrow's live run) with the same seed must not resend the
+    first one's event ids: they would all be DUPLICATEs."""
+    first = generate(tmp_path, "--seed", "5", "--start", "2026-03-01T00:00:00Z", count=5_000, name="a.jsonl")
+    second = generate(tmp_path, "--seed", "5", "--start", "2026-03-02T00:00:00Z", count=5_000, name="b.jsonl")
+    ids = lambda records: {e["event_id"] for e in valid_events(records)}  # noqa: E731
+    assert ids(first) and not ids(first) & ids(second)
+    campaigns = lambda records: {e["campaign_id"] for e in valid_events(records)}  # noqa: E731
+    assert campaigns(first) & campaigns(second), "the world (campaigns, users) is the seed's, whatever the start"
+
+
+def test_until_stops_the_simulated_clock_and_sends_nothing_later(tmp_path):
+    path = tmp_path / "until.jsonl"
+    assert main(["--dry-run", "--quiet", "--output", str(path), "--start", "2026-03-01T00:00:00Z",
+                 "--until", "2026-03-01T01:00:00Z", "--impressions-per-second", "2"]) == 0
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    end_ms = 1772326800 * 1000  # 2026-03-01T01:00:00Z
+    assert max(r["arrival_ms"] for r in records) <= end_ms
+    impressions = [e for e in valid_events(records) if e["event_type"] == "IMPRESSION"]
+    assert 2 * 3600 * 0.99 < len(impressions) <= 2 * 3600 + 1
+    assert any(e["event_type"] == "CONVERSION" for e in valid_events(records))
