@@ -32,9 +32,14 @@ class FeedConfig:
     launched_share: float = 0.8  # share of campaigns live in the first snapshot; the rest launch later
 
 
+FEED_EPOCH = datetime(2026, 1, 5, tzinfo=timezone.utc)  # the generator's default --start too
+
+
 def snapshots(seed: int, count: int, start: datetime, interval: timedelta, campaigns: int,
-              config: FeedConfig = FeedConfig()) -> list[tuple[datetime, list[dict]]]:
-    """The full series, as (as_of, rows) in time order; a pure function of its arguments."""
+              config: FeedConfig = FeedConfig(), launch_over: int | None = None) -> list[tuple[datetime, list[dict]]]:
+    """The full series, as (as_of, rows) in time order; a pure function of its arguments.
+    The campaigns not live at first launch over the first `launch_over` snapshots (default:
+    all of them); with it fixed, snapshot i does not depend on `count`."""
     world = build_world(seed, campaigns=campaigns)
     rng = random.Random(f"feed-{seed}")
     state = {
@@ -47,7 +52,8 @@ def snapshots(seed: int, count: int, start: datetime, interval: timedelta, campa
     series = []
     for index in range(count):
         as_of = start + index * interval
-        live = ids[: first_live + (len(ids) - first_live) * index // max(count - 1, 1)]
+        launched = (len(ids) - first_live) * min(index, (launch_over or count) - 1) // max((launch_over or count) - 1, 1)
+        live = ids[: first_live + launched]
         rows = []
         for campaign_id in live:
             current = state[campaign_id]
@@ -63,6 +69,14 @@ def snapshots(seed: int, count: int, start: datetime, interval: timedelta, campa
             rows.append({**row, "as_of": as_of.isoformat().replace("+00:00", "Z")})
         series.append((as_of, rows))
     return series
+
+
+def daily_snapshots(seed: int, campaigns: int, since: datetime, through: datetime) -> list[tuple[datetime, list[dict]]]:
+    """One snapshot per UTC midnight from `since` through `through`, cut from one daily series
+    that starts at FEED_EPOCH: a day's snapshot is the same whichever run writes it."""
+    days = max((through - FEED_EPOCH) // timedelta(days=1) + 1, 1)
+    series = snapshots(seed, days, FEED_EPOCH, timedelta(days=1), campaigns, launch_over=5)
+    return [(as_of, rows) for as_of, rows in series if as_of >= since - timedelta(days=1)]
 
 
 def user_snapshots(seed: int, count: int, start: datetime, interval: timedelta, users: int,
@@ -105,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--snapshots", type=int, default=5)
     parser.add_argument("--interval-hours", type=float, default=24.0)
-    parser.add_argument("--start", default="2026-01-05T00:00:00Z", help="as-of time of the first snapshot")
+    parser.add_argument("--start", default=FEED_EPOCH.isoformat().replace("+00:00", "Z"), help="as-of time of the first snapshot")
     parser.add_argument("--campaigns", type=int, default=50, help="must match the generator's --campaigns")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--output-dir", default=str(landing_dir("campaigns")))
