@@ -16,6 +16,22 @@ RATIOS = (
 )
 
 
+# How a dashboard shows each measure: a label and a d3 number format (one place for every
+# BI tool that reads the views).
+PRESENTATION = {
+    "impressions": ("Impressions", ",d"),
+    "clicks": ("Clicks", ",d"),
+    "conversions": ("Conversions", ",d"),
+    "cost": ("Cost", "$,.2f"),
+    "revenue": ("Revenue", "$,.2f"),
+    "roas": ("ROAS", ",.2f"),
+    "ctr": ("CTR", ".2%"),
+    "cvr": ("CVR", ".2%"),
+    "avg_attribution_lag_seconds": ("Avg attribution lag (s)", ",.0f"),
+    "revenue_out_of_window": ("Revenue out of window", "$,.2f"),
+}
+
+
 def sums_sql(separator: str = ",\n  ") -> str:
     return separator.join(f"sum({name}) AS {name}" for name in SUMS)
 

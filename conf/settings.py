@@ -13,8 +13,10 @@ from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlparse
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from conf.logs import LEVELS
 
 CONF_DIR = Path(__file__).resolve().parent
 REPO_ROOT = CONF_DIR.parent
@@ -42,6 +44,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_file=REPO_ROOT / ".env", env_file_encoding="utf-8", extra="ignore"
     )
+
+    # What the jobs log (conf/logs.py): DEBUG, INFO (a line per batch, refresh, step), WARNING, ERROR
+    log_level: str = "INFO"
 
     # Kafka
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
@@ -120,6 +125,13 @@ class Settings(BaseSettings):
     # The project's own images (make images; stack/images.py)
     container_engine: str | None = Field(
         default=None, description="podman or docker; when unset: podman if installed, else docker")
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        if value.upper() not in LEVELS:
+            raise ValueError(f"LOG_LEVEL {value!r} is not one of {', '.join(LEVELS)}")
+        return value.upper()
 
     @property
     def validation_limits(self) -> ValidationLimits:

@@ -15,7 +15,7 @@ import uuid
 import zipfile
 from dataclasses import dataclass, field
 
-from conf.measures import view_measures
+from conf.measures import PRESENTATION, view_measures
 from conf.settings import Settings, get_settings
 from dashboards.trino_views import qualified_name
 
@@ -25,6 +25,21 @@ DATE_TYPES = ("date", "timestamp")
 NO_FILTER = "No filter"
 PERFORMANCE_VIEWS = ("campaign_performance_daily", "creative_performance_daily", "country_performance_daily",
                      "platform_performance_daily")
+
+
+# What a reader sees for a view's column (Superset's verbose names); a measure's label and
+# number format come from conf/measures.py.
+COLUMN_LABELS = {
+    "day": "Day", "hour": "Hour", "campaign_id": "Campaign", "campaign_name": "Campaign name",
+    "creative_id": "Creative", "geo_country": "Country", "platform": "Platform", "budget_type": "Budget type",
+    "budget_amount": "Budget", "spend": "Spend", "cumulative_spend": "Cumulative spend", "pacing": "Pacing",
+    "reason": "Reason", "kafka_partition": "Kafka partition", "batch_timestamp": "Batch time",
+    "batch_end_time": "Batch end", **{name: label for name, (label, _) in PRESENTATION.items()},
+}
+COLUMN_FORMATS = {"budget_amount": "$,.2f", "spend": "$,.2f", "cumulative_spend": "$,.2f", "pacing": ".1%",
+                  **{name: number_format for name, (_, number_format) in PRESENTATION.items()}}
+REFRESH_SECONDS = {"roas-performance": 60, "pipeline-ops": 10}  # Superset's own periodic dashboard refresh
+TIME_OF_DAY, DATE = "%H:%M:%S", "%Y-%m-%d"
 
 
 def asset_uuid(*parts: str) -> str:
@@ -67,12 +82,13 @@ def big_number(key: str, title: str, view: str, metric, time_column: str | None,
 
 def timeseries(key: str, title: str, view: str, x: str, metrics: list, width: int, viz: str = "echarts_timeseries_line",
                groupby: list[str] | None = None, grain: str | None = None, extra_filters: tuple[dict, ...] = (),
-               stacked: bool = False) -> Chart:
+               stacked: bool = False, time_format: str = TIME_OF_DAY, number_format: str = "SMART_NUMBER") -> Chart:
     return Chart(key, title, view, viz,
                  {"x_axis": x, "time_grain_sqla": grain, "metrics": metrics, "groupby": groupby or [],
                   "row_limit": 10000, "show_legend": True, "rich_tooltip": True, "markerEnabled": True,
                   "stack": "Stack" if stacked else None, "x_axis_sort_asc": True, "truncateXAxis": True,
-                  "y_axis_format": "SMART_NUMBER", "x_axis_time_format": "smart_date"},
+                  "y_axis_format": number_format, "x_axis_time_format": time_format,
+                  "tooltipTimeFormat": time_format},
                  width, 50, [day_range(x), *extra_filters])
 
 
@@ -80,7 +96,7 @@ def table(key: str, title: str, view: str, groupby: list[str], metrics: list[str
           order_by: str = "revenue") -> Chart:
     return Chart(key, title, view, "table",
                  {"query_mode": "aggregate", "groupby": groupby, "metrics": metrics, "row_limit": limit,
-                  "timeseries_limit_metric": order_by, "order_desc": True, "table_timestamp_format": "smart_date"},
+                  "timeseries_limit_metric": order_by, "order_desc": True, "table_timestamp_format": DATE},
                  width, 50, [day_range("day")])
 
 
@@ -91,26 +107,29 @@ ROAS_CHARTS = [
     big_number("cost", "Cost", "campaign_performance_daily", "cost", "day", ",.2f"),
     big_number("conversions", "Conversions", "campaign_performance_daily", "conversions", "day", ",d"),
     timeseries("daily_trend", "Cost and revenue per day", "campaign_performance_daily", "day", ["cost", "revenue"],
-               12, grain="P1D"),
+               12, grain="P1D", time_format=DATE, number_format="$,.0f"),
     table("by_campaign", "Performance by campaign", "campaign_performance_daily", ["campaign_id"], MEASURES, 12),
     Chart("by_country", "Revenue by country", "country_performance_daily", "echarts_timeseries_bar",
           {"x_axis": "geo_country", "metrics": ["revenue", "cost"], "groupby": [], "row_limit": 10000,
            "x_axis_sort_series": "name", "x_axis_sort_asc": True, "show_legend": True,
-           "y_axis_format": "SMART_NUMBER"}, 6, 50, [day_range("day")]),
+           "y_axis_format": "$,.0f"}, 6, 50, [day_range("day")]),
     Chart("by_platform", "Revenue by platform", "platform_performance_daily", "pie",
           {"groupby": ["platform"], "metric": "revenue", "row_limit": 100, "show_legend": True,
-           "show_labels": True, "label_type": "key_percent", "number_format": "SMART_NUMBER"}, 6, 50,
+           "show_labels": True, "label_type": "key_percent", "number_format": "$,.2f"}, 6, 50,
           [day_range("day")]),
     table("top_creatives", "Top 20 creatives by revenue", "creative_performance_daily", ["creative_id"],
-          ["revenue", "cost", "roas", "conversions"], 6, limit=20),
+          ["revenue", "cost", "roas", "conversions"], 12, limit=20),
     Chart("budget_pacing", "Budget pacing (budget in force at impression time)", "campaign_budget_pacing", "table",
           {"query_mode": "raw", "all_columns": ["day", "campaign_id", "campaign_name", "budget_type", "budget_amount",
                                                 "spend", "cumulative_spend", "pacing"],
            "order_by_cols": [json.dumps(["day", True]), json.dumps(["campaign_id", True])], "row_limit": 1000,
-           "table_timestamp_format": "%Y-%m-%d"}, 6, 50, [day_range("day")]),
+           "table_timestamp_format": DATE,
+           "column_config": {name: {"d3NumberFormat": COLUMN_FORMATS[name]}
+                             for name in ("budget_amount", "spend", "cumulative_spend", "pacing")}},
+          12, 50, [day_range("day")]),
 ]
 ROAS_ROWS = [["roas", "revenue", "cost", "conversions"], ["daily_trend"], ["by_campaign"],
-             ["by_country", "by_platform"], ["top_creatives", "budget_pacing"]]
+             ["by_country", "by_platform"], ["top_creatives"], ["budget_pacing"]]
 
 BATCHES_WITH_INPUT = where("num_input_rows > 0")
 OPS_CHARTS = [
@@ -203,20 +222,69 @@ def dataset_asset(view: str, prefix: str, columns: list[tuple[str, str]]) -> dic
             "default_endpoint": None, "offset": 0, "cache_timeout": None, "params": None, "template_params": None,
             "filter_select_enabled": True, "fetch_values_predicate": None, "extra": None,
             "uuid": asset_uuid("dataset", prefix, view), "database_uuid": asset_uuid("database"), "version": "1.0.0",
-            "metrics": [{"metric_name": name, "verbose_name": name, "metric_type": None, "expression": expression,
-                         "description": None, "d3format": None, "extra": None, "warning_text": None}
+            "metrics": [{"metric_name": name, "verbose_name": PRESENTATION[name][0], "metric_type": None,
+                         "expression": expression, "description": None, "d3format": PRESENTATION[name][1],
+                         "extra": None, "warning_text": None}
                         for name, expression in metrics],
-            "columns": [{"column_name": name, "verbose_name": None, "is_dttm": kind.startswith(DATE_TYPES),
+            "columns": [{"column_name": name, "verbose_name": COLUMN_LABELS.get(name),
+                         "is_dttm": kind.startswith(DATE_TYPES),
                          "is_active": True, "type": kind.upper(), "groupby": True, "filterable": True,
                          "expression": None, "description": None, "python_date_format": None, "extra": None}
                         for name, kind in columns]}
 
 
+def metric_label(metric) -> str:
+    return metric if isinstance(metric, str) else metric["label"]
+
+
+def query_object(chart: Chart) -> dict:
+    """The query the chart's own frontend plugin builds from its form data (Superset's
+    buildQuery of each viz type), for the API: chart data, CSV export, alerts and reports,
+    cache warm-up. Its filters and WHERE are the chart's; a dashboard's filters add to them."""
+    params = chart.params
+    simple = [f for f in chart.filters if f["expressionType"] == "SIMPLE"]
+    wheres = [f"({f['sqlExpression']})" for f in chart.filters if f["expressionType"] == "SQL"]
+    metrics = params.get("metrics") or ([params["metric"]] if "metric" in params else [])
+    query = {"filters": [{"col": f["subject"], "op": f["operator"], "val": f["comparator"]} for f in simple],
+             "extras": {"having": "", "where": " AND ".join(wheres)}, "applied_time_extras": {},
+             "annotation_layers": [], "metrics": metrics, "columns": [], "orderby": [],
+             "row_limit": params.get("row_limit", 10000), "series_limit": 0, "order_desc": True,
+             "url_params": {}, "custom_params": {}, "custom_form_data": {}, "time_offsets": [],
+             "post_processing": []}
+    if chart.viz.startswith("echarts_timeseries"):
+        axis = {"columnType": "BASE_AXIS", "sqlExpression": params["x_axis"], "label": params["x_axis"],
+                "expressionType": "SQL"}
+        if params.get("time_grain_sqla"):
+            axis["timeGrain"] = params["time_grain_sqla"]
+        groupby = params.get("groupby") or []
+        query.update(columns=[axis, *groupby], series_columns=groupby, orderby=[[metrics[0], False]])
+        query["post_processing"] = [
+            {"operation": "pivot", "options": {"index": [params["x_axis"]], "columns": groupby,
+                                               "aggregates": {metric_label(m): {"operator": "mean"} for m in metrics},
+                                               "drop_missing_columns": False}},
+            {"operation": "flatten"}]
+    elif chart.viz == "table" and params.get("query_mode") == "raw":
+        query.update(columns=params["all_columns"], metrics=[],
+                     orderby=[json.loads(order) for order in params.get("order_by_cols", [])])
+    elif chart.viz in ("table", "pie"):
+        order_by = params.get("timeseries_limit_metric") or metrics[0]
+        query.update(columns=params["groupby"], orderby=[[order_by, False]])
+    return query
+
+
+def query_context(chart: Chart, form_data: dict) -> str:
+    """The saved query context (a JSON string, as Superset stores it); the import fills in the
+    dataset's id."""
+    return json.dumps({"datasource": {"id": 0, "type": "table"}, "force": False,
+                       "queries": [query_object(chart)], "form_data": form_data,
+                       "result_format": "json", "result_type": "full"})
+
+
 def chart_asset(chart: Chart, dashboard: Dashboard, prefix: str) -> dict:
-    return {"slice_name": chart.title, "description": None, "viz_type": chart.viz,
-            "params": {**chart.params, "viz_type": chart.viz, "adhoc_filters": chart.filters,
-                       "extra_form_data": {}, "dashboards": []},
-            "query_context": None, "cache_timeout": None, "uuid": asset_uuid("chart", prefix, dashboard.slug, chart.key),
+    params = {**chart.params, "viz_type": chart.viz, "adhoc_filters": chart.filters, "extra_form_data": {},
+              "dashboards": []}
+    return {"slice_name": chart.title, "description": None, "viz_type": chart.viz, "params": params,
+            "query_context": query_context(chart, params), "cache_timeout": None, "uuid": asset_uuid("chart", prefix, dashboard.slug, chart.key),
             "version": "1.0.0", "dataset_uuid": asset_uuid("dataset", prefix, chart.view)}
 
 
@@ -256,15 +324,16 @@ def dashboard_asset(dashboard: Dashboard, prefix: str) -> dict:
             "slug": f"{prefix}{dashboard.slug}" if prefix else dashboard.slug,
             "uuid": asset_uuid("dashboard", prefix, dashboard.slug), "position": position,
             "metadata": {"native_filter_configuration": filters, "color_scheme": "supersetColors",
-                         "refresh_frequency": 0, "cross_filters_enabled": False, "expanded_slices": {},
+                         "refresh_frequency": REFRESH_SECONDS[dashboard.slug], "cross_filters_enabled": False, "expanded_slices": {},
                          "timed_refresh_immune_slices": [], "default_filters": "{}"},
             "version": "1.0.0", "published": True}
 
 
 def bundle(settings: Settings, prefix: str, columns: dict[str, list[tuple[str, str]]],
            trino: tuple[str, int] | None = None) -> bytes:
-    """The import ZIP: metadata, the database, one dataset per view, the charts, the dashboards."""
-    files = {"metadata.yaml": {"version": "1.0.0", "type": "Dashboard", "timestamp": "2026-01-01T00:00:00+00:00"},
+    """The import ZIP (Superset's assets bundle): metadata, the database, one dataset per
+    view, the charts, the dashboards."""
+    files = {"metadata.yaml": {"version": "1.0.0", "type": "assets", "timestamp": "2026-01-01T00:00:00+00:00"},
              "databases/lakehouse.yaml": database_asset(settings, trino or (settings.trino_host, settings.trino_port))}
     for view in sorted(views_used()):
         files[f"datasets/lakehouse/{prefix}{view}.yaml"] = dataset_asset(view, prefix, columns[view])
@@ -311,9 +380,11 @@ class SupersetClient:
         self.session.headers.update({"X-CSRFToken": csrf.json()["result"], "Referer": self.url})
 
     def import_bundle(self, archive: bytes) -> None:
-        response = self.session.post(f"{self.url}/api/v1/dashboard/import/", timeout=120,
-                                     files={"formData": ("lakehouse.zip", archive, "application/zip")},
-                                     data={"overwrite": "true", "passwords": "{}"})
+        # The assets import overwrites every asset of the bundle; the dashboard import would
+        # overwrite the dashboards only and keep an older import's charts and datasets.
+        response = self.session.post(f"{self.url}/api/v1/assets/import/", timeout=120,
+                                     files={"bundle": ("lakehouse.zip", archive, "application/zip")},
+                                     data={"passwords": "{}"})
         if response.status_code != 200:
             detail = response.text[:2000] if "json" in response.headers.get("Content-Type", "") else "see its log"
             raise RuntimeError(f"Superset refused the dashboards (HTTP {response.status_code}): {detail} "

@@ -11,15 +11,18 @@ applied with one atomic Iceberg MERGE (dims/scd2.py).
 
 from __future__ import annotations
 
+import logging
 import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 
 from conf.settings import get_settings
-from jobs.cli import job_parser, job_session
 from dims.dimensions import COLUMN_TYPES, DIMENSIONS
 from dims.scd2 import Dimension, SnapshotError, apply_snapshot, ddl
+from jobs.cli import job_parser, job_session
+
+log = logging.getLogger(__name__)
 
 
 def snapshot_files(directory: Path, kind: str) -> list[Path]:
@@ -55,8 +58,8 @@ def run(spark, dimension: Dimension, paths: list[Path]) -> list[dict]:
     for path in paths:
         started = time.monotonic()
         counts = apply_snapshot(spark, dimension, read_snapshot(spark, dimension, path), as_of_of(path))
-        print(f"{path.name}: {counts['new_versions']} new versions, {counts['closed_missing']} closed as missing, "
-              f"{counts['type1_updates']} in-place updates ({time.monotonic() - started:.1f}s)", flush=True)
+        log.info(f"{path.name}: {counts['new_versions']} new versions, {counts['closed_missing']} closed as missing, "
+                 f"{counts['type1_updates']} in-place updates ({time.monotonic() - started:.1f}s)")
         results.append(counts)
     return results
 

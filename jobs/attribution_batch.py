@@ -8,6 +8,7 @@ failing records isolated (jobs/poison.py). docs/design.md §5 states the guarant
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 import threading
 import time
@@ -37,6 +38,8 @@ from jobs.transforms import (
     touches_by_impression,
     with_validation,
 )
+
+log = logging.getLogger(__name__)
 
 # A Gold MERGE that keeps losing commit races (to maintenance) gives up after this many tries.
 MERGE_ATTEMPTS = 6
@@ -175,22 +178,22 @@ class AttributionBatch:
     def _isolate(self, batch, batch_id: int, error: str) -> None:
         """Find the records that make this batch fail by bisection over dry runs."""
         if not self.services_up():
-            print(f"batch {batch_id}: failed {self.poison_attempts} times ({error}); a service is down, "
-                  "so the batch is retried whole", flush=True)
+            log.warning(f"batch {batch_id}: failed {self.poison_attempts} times ({error}); a service is down, "
+                        "so the batch is retried whole")
             return
-        print(f"batch {batch_id}: failed {self.poison_attempts} times the same way ({error}); "
-              "isolating the records that cause it ...", flush=True)
+        log.warning(f"batch {batch_id}: failed {self.poison_attempts} times the same way ({error}); "
+                    "isolating the records that cause it ...")
         started = time.monotonic()
         coordinates = sorted((r.topic, r.partition, r.offset) for r in batch.select("topic", "partition", "offset")
                              .collect())
         culprits, trials = find_culprits(coordinates, lambda subset: self._fails(batch, subset))
         if culprits is None:
-            print(f"batch {batch_id}: isolation gave up after {trials} dry runs (no small set of records "
-                  "reproduces the failure); the batch is retried whole", flush=True)
+            log.warning(f"batch {batch_id}: isolation gave up after {trials} dry runs (no small set of records "
+                        "reproduces the failure); the batch is retried whole")
             return
         self.isolated[batch_id] = (culprits, error)
-        print(f"batch {batch_id}: {len(culprits)} record(s) isolated in {trials} dry runs, "
-              f"{time.monotonic() - started:.1f}s: {culprits[:5]}", flush=True)
+        log.warning(f"batch {batch_id}: {len(culprits)} record(s) isolated in {trials} dry runs, "
+                    f"{time.monotonic() - started:.1f}s: {culprits[:5]}")
 
     def _fails(self, batch, subset: list[tuple[str, int, int]]) -> bool:
         """Does a dry run (everything but the commits) of these records raise?"""
@@ -275,14 +278,14 @@ class AttributionBatch:
             if "gold" in self.sinks and self.compaction is not None:
                 self.compaction.note(days)
                 if self.compaction.due():
-                    print(f"batch {batch_id}: " + timed("compact", lambda: self.compaction.run(spark)), flush=True)
+                    log.info(f"batch {batch_id}: " + timed("compact", lambda: self.compaction.run(spark)))
             self.history.append({"batch_id": batch_id, "records": records,
                                  "seconds": time.monotonic() - started, **phases})
             detail = ", ".join(f"{name} {seconds:.1f}s" for name, seconds in phases.items())
             isolated = f", {len(culprits):,} isolated" if culprits else ""
             isolated += f", {overflow:,} over the touch cap" if overflow else ""
-            print(f"batch {batch_id}: {records:,} records ({records - rejected:,} valid, {rejected:,} rejected"
-                  f"{isolated}) in {time.monotonic() - started:.1f}s ({detail})", flush=True)
+            log.info(f"batch {batch_id}: {records:,} records ({records - rejected:,} valid, {rejected:,} rejected"
+                     f"{isolated}) in {time.monotonic() - started:.1f}s ({detail})")
         finally:
             # Derived rows first: uncaching `parsed` while they are cached has Spark compare
             # every node of their plan (large expressions) with it, seconds per batch.
@@ -326,9 +329,9 @@ class AttributionBatch:
             finally:
                 spark.catalog.dropTempView(view)
 
-        retry_on_conflict(spark, self.tables.gold, merge, MERGE_ATTEMPTS, on_retry=lambda attempt: print(
-            f"batch {batch_id}: Gold MERGE lost a commit race to another writer; "
-            f"re-planning (attempt {attempt}/{MERGE_ATTEMPTS})", flush=True))
+        retry_on_conflict(spark, self.tables.gold, merge, MERGE_ATTEMPTS, on_retry=lambda attempt: log.warning(
+                                                                                                               f"batch {batch_id}: Gold MERGE lost a commit race to another writer; "
+                                                                                                               f"re-planning (attempt {attempt}/{MERGE_ATTEMPTS})"))
         self.touch_bound.merged(spark)
 
 

@@ -17,21 +17,24 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
 from conf.settings import Settings, get_settings
 from conf.tables import Tables, ensure_tables
-from jobs.cli import job_parser, start_spark
 from jobs.attribution_batch import AttributionBatch, writer_id_for
 from jobs.bronze_sink import committed_ranges, resume_offsets
 from jobs.checkpoint_lock import CheckpointLock
+from jobs.cli import job_parser, start_spark
 from jobs.compaction import ActiveDayCompaction
 from jobs.stream_progress import ProgressRecorder
 from jobs.stream_supervisor import JOB_SERVICES, supervise
 from stack.kafka_admin import topic_partitions
 from stack.preflight import problems, require
+
+log = logging.getLogger(__name__)
 
 
 def checkpoint_is_new(spark, checkpoint: str) -> bool:
@@ -55,8 +58,8 @@ def starting_offsets(spark, settings: Settings, args: argparse.Namespace, tables
     offsets = resume_offsets(committed, last_batch, args.topic, range(partitions))
     if offsets is None:
         return "earliest"
-    print(f"new checkpoint over tables that hold {args.topic}: resuming from {tables.bronze}'s committed offsets "
-          f"{offsets[args.topic]}", flush=True)
+    log.info(f"new checkpoint over tables that hold {args.topic}: resuming from {tables.bronze}'s committed offsets "
+             f"{offsets[args.topic]}")
     return json.dumps(offsets)
 
 
@@ -126,7 +129,7 @@ def run(args: argparse.Namespace, after_phase: Callable[[str], None] = lambda ph
     require(settings, *JOB_SERVICES)
     lock = CheckpointLock(args.checkpoint, Path(settings.runtime_dir) / "locks")
     if note := lock.acquire():
-        print(note, flush=True)
+        log.info(note)
     try:
         return attribute(args, settings, after_phase)
     finally:
@@ -153,8 +156,8 @@ def attribute(args: argparse.Namespace, settings: Settings, after_phase: Callabl
     if "gold" in batch_function.sinks and args.compact_every > 0:
         batch_function.compaction = ActiveDayCompaction(tables.gold, args.compact_every)
     spark.streams.addListener(batch_function.recorder)
-    print(f"attribution job: {args.topic} -> {tables.bronze}, {tables.gold}, {tables.audit}; rules {rules}; "
-          f"checkpoint {args.checkpoint}", flush=True)
+    log.info(f"attribution job: {args.topic} -> {tables.bronze}, {tables.gold}, {tables.audit}; rules {rules}; "
+             f"checkpoint {args.checkpoint}")
 
     def start_query():
         writer = (

@@ -13,8 +13,11 @@ from conf.settings import Settings, get_settings
 
 def job_parser(prog: str, doc: str | None, settings: Settings | None = None) -> argparse.ArgumentParser:
     """A parser whose description is the first paragraph of `doc` and which takes
-    --table-prefix (TABLE_NAMESPACE_PREFIX)."""
+    --table-prefix (TABLE_NAMESPACE_PREFIX); the job logs at LOG_LEVEL from here on."""
+    from conf.logs import configure_logging
+
     settings = settings or get_settings()
+    configure_logging(settings.log_level)
     parser = argparse.ArgumentParser(prog=prog, description=(doc or "").split("\n\n")[0])
     parser.add_argument("--table-prefix", default=settings.table_namespace_prefix,
                         help="namespace prefix of every table (TABLE_NAMESPACE_PREFIX; default: none)")

@@ -20,6 +20,7 @@ events, never copies of the first run's.
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
@@ -200,7 +201,7 @@ def parse_args(argv: list[str] | None):
                         help="records over the --history-days (the history's density)")
     parser.add_argument("--rate", type=float, default=1_000.0, help="live records per second")
     parser.add_argument("--duration", type=float, help="seconds of live run, then stop (default: until Ctrl-C)")
-    parser.add_argument("--rollup-every", type=float, default=30.0, help="seconds between rollup refreshes")
+    parser.add_argument("--rollup-every", type=float, default=60.0, help="seconds between rollup refreshes")
     parser.add_argument("--status-every", type=float, default=30.0, help="seconds between status lines")
     parser.add_argument("--seed", type=int, default=7, help="the world's seed: campaigns, creatives, users")
     parser.add_argument("--fault-rate", type=float, default=0.001, help="rate of every fault class")
@@ -254,45 +255,53 @@ def run(args, settings: Settings, tables: Tables, stop: dict) -> int:
                                "--impressions-per-second", f"{density:.6f}", "--seed", str(args.seed),
                                "--all-faults", str(args.fault_rate), "--topic", args.topic, "--quiet"])
     attribution_streaming_job.main([*job_args, "--trigger", "available-now"])
-    write_feed(args.landing_dir, args.seed, since, now)
-    campaign_scd2_job.main(scd2_args)
-    rollup_job.main(common)
-    urls = {} if args.no_dashboards else apply_dashboards(settings, tables.prefix)
-    print(f"2/3 history in place ({time.monotonic() - started:.0f}s)\n", flush=True)
-    print(f"campaign ROAS, top 10 by revenue ({tables.performance_rollup}, the numbers the dashboards show):")
-    print_table(*query_trino(settings, ROAS_SQL.format(sums=sums_sql(), ratios=ratios_sql(),
-                                                       performance_rollup=tables.performance_rollup)))
-    print(f"\nwhat the audit caught ({tables.audit} and Gold dispositions):")
-    print_table(*query_trino(settings, AUDIT_SQL.format(gold=tables.gold, audit=tables.audit)))
-    if urls:
-        print(f"\ndashboards (Superset; log in as {settings.superset_admin_user} / {settings.superset_admin_password}):")
-        for title, url in urls.items():
-            print(f"  {title:<20} {url}")
-    elif not args.no_dashboards:
-        print(f"\nno dashboards: Superset is not running at {settings.superset_url} (start it with `make bi`)")
-    if stop["signal"]:
-        return 0
-    return live(args, settings, tables, stop, job_args, scd2_args, started)
+    # The live job starts now: its JVM and first batch overlap the SCD2, rollup and
+    # dashboard steps below, so that live events meet a job already at its trigger.
+    job = Child("attribution job", [sys.executable, "-m", "jobs.attribution_streaming_job", *job_args],
+                Path(settings.runtime_dir) / "logs" / f"demo-{tables.prefix}attribution.log")
+    try:
+        write_feed(args.landing_dir, args.seed, since, now)
+        campaign_scd2_job.main(scd2_args)
+        rollup_job.main(common)
+        urls = {} if args.no_dashboards else apply_dashboards(settings, tables.prefix)
+        print(f"2/3 history in place ({time.monotonic() - started:.0f}s)\n", flush=True)
+        print(f"campaign ROAS, top 10 by revenue ({tables.performance_rollup}, the numbers the dashboards show):")
+        print_table(*query_trino(settings, ROAS_SQL.format(sums=sums_sql(), ratios=ratios_sql(),
+                                                           performance_rollup=tables.performance_rollup)))
+        print(f"\nwhat the audit caught ({tables.audit} and Gold dispositions):")
+        print_table(*query_trino(settings, AUDIT_SQL.format(gold=tables.gold, audit=tables.audit)))
+        if urls:
+            print(f"\ndashboards (Superset; log in as {settings.superset_admin_user} / "
+                  f"{settings.superset_admin_password}):")
+            for title, url in urls.items():
+                print(f"  {title:<20} {url}")
+        elif not args.no_dashboards:
+            print(f"\nno dashboards: Superset is not running at {settings.superset_url} (start it with `make bi`)")
+        return 0 if stop["signal"] else live(args, settings, tables, stop, job, scd2_args)
+    finally:
+        if job.alive():
+            print("stopping the job after its running batch ...", flush=True)
+        job.stop(180)
+        print(f"done in {time.monotonic() - started:.0f}s; the tables stay, the stack stays up "
+              f"(make stack-status, make stack-down)", flush=True)
 
 
-def live(args, settings: Settings, tables: Tables, stop: dict, job_args: list[str], scd2_args: list[str],
-         started: float) -> int:
+def live(args, settings: Settings, tables: Tables, stop: dict, job: Child, scd2_args: list[str]) -> int:
+    """The generator on the real clock beside the running job, until --duration or a signal."""
     from dims import campaign_scd2_job
-    from jobs.rollup_job import refresh_all
     from jobs.cli import start_spark
+    from jobs.rollup_job import refresh_all
 
-    logs = Path(settings.runtime_dir) / "logs"
-    python = sys.executable
-    job = Child("attribution job", [python, "-m", "jobs.attribution_streaming_job", *job_args],
-                logs / f"demo-{tables.prefix}attribution.log")
-    generator = Child("generator", [python, "-m", "producers.ad_traffic_generator", "--clock", "real",
+    generator = Child("generator", [sys.executable, "-m", "producers.ad_traffic_generator", "--clock", "real",
                                     "--rate", str(args.rate), "--seed", str(args.seed), "--all-faults",
                                     str(args.fault_rate), "--topic", args.topic, "--quiet"],
-                      logs / f"demo-{tables.prefix}generator.log")
+                      Path(settings.runtime_dir) / "logs" / f"demo-{tables.prefix}generator.log")
     print(f"\n3/3 live: {args.rate:,.0f} records/s on the real clock, the job at its trigger "
           f"({settings.trigger_interval}), rollups every {args.rollup_every:.0f}s "
           f"({'for %.0fs' % args.duration if args.duration else 'Ctrl-C stops'}); logs: {job.log}, {generator.log}",
           flush=True)
+    if settings.log_level != "DEBUG":  # a refresh every few seconds: its lines would bury the status lines
+        logging.getLogger("jobs.rollup_job").setLevel(logging.WARNING)
     spark = start_spark("demo-rollups", settings)
     live_started = time.monotonic()
     day = datetime.now(timezone.utc).date()
@@ -325,8 +334,6 @@ def live(args, settings: Settings, tables: Tables, stop: dict, job_args: list[st
         generator.stop(60)
         job.stop(180)
     print(f"  at stop: {health_line(settings, tables.prefix)}")
-    print(f"done in {time.monotonic() - started:.0f}s; the tables stay, the stack stays up "
-          f"(make stack-status, make stack-down)", flush=True)
     return code
 
 

@@ -18,6 +18,7 @@ reported and skipped, never retried blindly: the data stays as it was.
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 import time
 from collections.abc import Callable
@@ -28,8 +29,16 @@ from functools import partial
 from conf.settings import CATALOG_NAME, Settings, get_settings
 from conf.tables import RANGES_PROPERTY, Tables
 from jobs.cli import job_parser, job_session
-from jobs.compaction import TARGET_FILE_BYTES, options_sql, rewrite_data_files_sql, timestamp_sql, procedure_target
 from jobs.commits import is_commit_conflict, retry_on_conflict
+from jobs.compaction import (
+    TARGET_FILE_BYTES,
+    options_sql,
+    procedure_target,
+    rewrite_data_files_sql,
+    timestamp_sql,
+)
+
+log = logging.getLogger(__name__)
 
 def bronze_compaction_sql(bronze: str, closed_before: datetime) -> str:
     # Records whose time did not parse sit in the NULL hour, appended to by every batch:
@@ -166,8 +175,7 @@ def run_once(spark, tables: Tables, settings: Settings, now: datetime | None = N
             outcome, detail = "skipped", f"lost a commit race to a concurrent writer {STEP_ATTEMPTS} times; nothing changed"
         report.append({"table": step.table, "step": step.name, "outcome": outcome,
                        "seconds": time.monotonic() - started, "detail": detail})
-        print(f"  {step.table:<48} {step.name:<28} {outcome:<7} {report[-1]['seconds']:5.1f}s  {detail}"[:220],
-              flush=True)
+        log.info(f"  {step.table:<48} {step.name:<28} {outcome:<7} {report[-1]['seconds']:5.1f}s  {detail}"[:220])
     return report
 
 
@@ -186,11 +194,11 @@ def main(argv: list[str] | None = None) -> int:
     tables = Tables(args.table_prefix)
     while True:
         before = {t: file_counts(spark, t) for t in (tables.bronze, tables.gold) if spark.catalog.tableExists(t)}
-        print(f"maintenance at {datetime.now(timezone.utc):%Y-%m-%d %H:%M:%S} UTC", flush=True)
+        log.info(f"maintenance at {datetime.now(timezone.utc):%Y-%m-%d %H:%M:%S} UTC")
         run_once(spark, tables, settings)
         for table, counts in before.items():
             after = file_counts(spark, table)
-            print(f"  {table}: " + ", ".join(f"{k} {counts[k]} -> {after[k]}" for k in counts), flush=True)
+            log.info(f"  {table}: " + ", ".join(f"{k} {counts[k]} -> {after[k]}" for k in counts))
         if not args.every:
             return 0
         time.sleep(args.every * 60)

@@ -13,6 +13,7 @@ Gold those records alone imply.
 
 from __future__ import annotations
 
+import logging
 import sys
 import time
 
@@ -20,7 +21,14 @@ from conf.settings import ValidationLimits, get_settings
 from conf.tables import AttributionRules, Tables, gold_ddl, load_rules
 from jobs.cli import job_parser, job_session
 from jobs.gold_merge import derive_gold
-from jobs.transforms import parse_records, to_touches, touches_by_impression, with_validation
+from jobs.transforms import (
+    parse_records,
+    to_touches,
+    touches_by_impression,
+    with_validation,
+)
+
+log = logging.getLogger(__name__)
 
 
 def bronze_as_kafka(bronze):
@@ -77,8 +85,8 @@ def main(argv: list[str] | None = None) -> int:
     spark.sql(gold_ddl(tables, name=target))
     replayed_gold(bronze, rules, settings.validation_limits, spark.table(tables.audit)).writeTo(target).append()
     rows = spark.table(target).count()
-    print(f"replayed {tables.bronze} -> {target}: {rows:,} impressions under {rules} "
-          f"in {time.monotonic() - started:.1f}s", flush=True)
+    log.info(f"replayed {tables.bronze} -> {target}: {rows:,} impressions under {rules} "
+             f"in {time.monotonic() - started:.1f}s")
     return 0
 
 

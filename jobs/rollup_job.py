@@ -17,15 +17,18 @@ by a replay) the refresh starts over from all of Gold.
 
 from __future__ import annotations
 
+import logging
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from conf.settings import get_settings
 from conf.gold_days import days_predicate
+from conf.settings import get_settings
 from conf.tables import Tables
 from jobs.cli import job_parser, job_session
+
+log = logging.getLogger(__name__)
 
 GOLD_SNAPSHOT_PROPERTY = "lakehouse.rollup.gold-snapshot-id"
 ROUTINE_DISPOSITIONS = ("ATTRIBUTED", "CLICK", "IMPRESSION")  # what the dispositions rollup leaves out
@@ -155,8 +158,8 @@ def refresh_all(spark, tables: Tables) -> list[dict]:
                 ", ..." if len(report["days"]) > 5 else "")
         else:
             scope = "up to date"
-        print(f"rollup {rollup.table}: {scope} -> {report['rows']:,} rows in {report['seconds']:.1f}s "
-              f"(Gold snapshot {report['gold_snapshot']})", flush=True)
+        log.info(f"rollup {rollup.table}: {scope} -> {report['rows']:,} rows in {report['seconds']:.1f}s "
+                 f"(Gold snapshot {report['gold_snapshot']})")
         reports.append(report)
     return reports
 

@@ -4,6 +4,7 @@ batch commits; a thread writes ops.stream_progress beside the batches."""
 
 from __future__ import annotations
 
+import logging
 import signal
 import threading
 import time
@@ -12,6 +13,8 @@ from collections.abc import Callable
 from conf.settings import Settings
 from jobs.attribution_batch import AttributionBatch
 from jobs.commits import first_line
+
+log = logging.getLogger(__name__)
 
 JOB_SERVICES = ("kafka", "s3", "catalog")
 
@@ -26,7 +29,7 @@ def wait_for_services(settings: Settings, timeout_s: float, stopping=lambda: Fal
         if time.monotonic() > deadline:
             raise SystemExit(f"error: {missing[0]}; gave up after {timeout_s:.0f}s")
         for line in set(missing) - announced:
-            print(f"waiting: {line}", flush=True)
+            log.info(f"waiting: {line}")
         announced |= set(missing)
         time.sleep(2)
 
@@ -56,8 +59,7 @@ class ProgressWriter(threading.Thread):
             try:
                 self.batch_function.record_progress(self.spark)
             except Exception as error:  # noqa: BLE001 - the events stay queued; the next write retries
-                print(f"ops.stream_progress not written ({first_line(error)}); retrying in {self.every:.0f}s",
-                      flush=True)
+                log.warning(f"ops.stream_progress not written ({first_line(error)}); retrying in {self.every:.0f}s")
 
     def stop(self) -> None:
         self.stopped.set()
@@ -74,7 +76,7 @@ def supervise(spark, settings: Settings, batch_function: AttributionBatch, start
 
     def stop_gracefully(signum, _frame) -> None:
         def stop() -> None:
-            print(f"{signal.Signals(signum).name}: stopping after the current batch ...", flush=True)
+            log.info(f"{signal.Signals(signum).name}: stopping after the current batch ...")
             with batch_function.busy:  # a running batch finishes and commits first
                 batch_function.stopping = True
             running["query"].stop()
@@ -94,8 +96,8 @@ def supervise(spark, settings: Settings, batch_function: AttributionBatch, start
                 failures = 1 if len(batch_function.history) > batches_before else failures + 1
                 if failures > max_restarts:
                     raise
-                print(f"query failed ({first_line(error)}); restart {failures}/{max_restarts} from the checkpoint "
-                      f"once Kafka, S3 and the catalog answer", flush=True)
+                log.warning(f"query failed ({first_line(error)}); restart {failures}/{max_restarts} from the checkpoint "
+                            f"once Kafka, S3 and the catalog answer")
                 wait_for_services(settings, restart_wait, lambda: batch_function.stopping)
                 time.sleep(min(60, 2 ** failures))
                 if batch_function.stopping:
