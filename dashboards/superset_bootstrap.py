@@ -102,10 +102,8 @@ def table(key: str, title: str, view: str, groupby: list[str], metrics: list[str
 
 MEASURES = [name for name, _ in view_measures()]
 ROAS_CHARTS = [
-    big_number("roas", "ROAS", "campaign_performance_daily", "roas", "day", ",.2f"),
-    big_number("revenue", "Revenue", "campaign_performance_daily", "revenue", "day", ",.2f"),
-    big_number("cost", "Cost", "campaign_performance_daily", "cost", "day", ",.2f"),
-    big_number("conversions", "Conversions", "campaign_performance_daily", "conversions", "day", ",d"),
+    *(big_number(name, PRESENTATION[name][0], "campaign_performance_daily", name, "day", PRESENTATION[name][1])
+      for name in ("roas", "revenue", "cost", "conversions")),
     timeseries("daily_trend", "Cost and revenue per day", "campaign_performance_daily", "day", ["cost", "revenue"],
                12, grain="P1D", time_format=DATE, number_format="$,.0f"),
     table("by_campaign", "Performance by campaign", "campaign_performance_daily", ["campaign_id"], MEASURES, 12),

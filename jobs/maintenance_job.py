@@ -9,7 +9,7 @@
 - expire_snapshots and remove_orphan_files on every table that commits often (the rollups
   too), with retention from settings.
 
-    spark-submit jobs/maintenance_job.py [--every MINUTES]     (make maintenance)
+    spark-submit jobs/maintenance_job.py [--every SECONDS]     (make maintenance)
 
 Every statement is built by a pure function; a step that fails on a commit conflict is
 reported and skipped, never retried blindly: the data stays as it was.
@@ -183,7 +183,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     settings = get_settings()
     parser = job_parser("maintenance_job.py", __doc__, settings)
     parser.add_argument("--every", type=float, default=0,
-                        help="minutes between runs; 0 runs once (an in-job schedule beside the streaming job)")
+                        help="seconds between runs (as in the rollup job); 0 runs once (an in-job schedule beside the streaming job, e.g. --every 3600)")
     return parser.parse_args(argv)
 
 
@@ -201,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
             log.info(f"  {table}: " + ", ".join(f"{k} {counts[k]} -> {after[k]}" for k in counts))
         if not args.every:
             return 0
-        time.sleep(args.every * 60)
+        time.sleep(args.every)
 
 
 if __name__ == "__main__":

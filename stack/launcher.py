@@ -814,6 +814,11 @@ def main(argv: list[str] | None = None) -> int:
     stack = LocalStack()
     try:
         if args.command == "up":
+            if problems := stack.doctor():  # a missing tool: its fix in one line, not a traceback mid-start
+                for line in problems:
+                    print(f"error: {line}", file=sys.stderr)
+                print("the local stack was not started (make doctor checks again)", file=sys.stderr)
+                return 1
             stack.up(tuple(args.optional))
         elif args.command == "down":
             stack.down()

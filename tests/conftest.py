@@ -53,7 +53,7 @@ def pytest_itemcollected(item):
 # and then the outage test, which has the stack to itself: the other worker must have left
 # the stack's modules by then, so it takes e2e and the dashboards' scenario, then the Spark
 # layer; the short stack modules come last, when the outage test is over.
-SCHEDULE = ("restarts", "test_attribution_e2e", "served", "test_attribution_properties", "test_scd2",
+SCHEDULE = ("restarts", "test_attribution_e2e", "served", "live_demo", "test_attribution_properties", "test_scd2",
             "test_hostile_input", "test_hot_keys")
 LAST = ("test_generator_kafka", "test_kafka_keys", "test_stack")
 

@@ -93,13 +93,13 @@ def choose_campaign(page, campaign: str) -> None:
 
 
 def headline(texts: dict[str, str]) -> dict[str, str]:
-    """The big numbers as the page shows them (",.2f" and ",d" formats)."""
+    """The big numbers as the page shows them (conf/measures.py's formats: currency "$,.2f")."""
     return {title: texts[title].split("\n")[-1].strip() for title in ("ROAS", "Revenue", "Cost", "Conversions")}
 
 
 def oracle_headline(rows: list[dict]) -> dict[str, str]:
     cost, revenue = sum(r["cost"] for r in rows), sum(r["revenue"] for r in rows)
-    return {"ROAS": f"{revenue / cost:,.2f}", "Revenue": f"{revenue:,.2f}", "Cost": f"{cost:,.2f}",
+    return {"ROAS": f"{revenue / cost:,.2f}", "Revenue": f"${revenue:,.2f}", "Cost": f"${cost:,.2f}",
             "Conversions": f"{sum(r['is_converted'] for r in rows):,d}"}
 
 
@@ -141,6 +141,24 @@ def test_pipeline_ops_renders_every_chart(superset, page, tmp_path_factory):
         texts = open_dashboard(page, superset, "Pipeline Ops")
         fraud = sum(d == "CLICK_BEFORE_IMPRESSION" for d in superset["expected"].dispositions.values())
         assert texts["Click-before-impression (fraud signal)"].split("\n")[-1].strip() == f"{fraud:,d}"
+
+
+def test_every_chart_answers_through_the_chart_data_api_with_its_saved_query_context(superset, settings):
+    """What CSV export, alerts and reports and cache warm-up call: GET /api/v1/chart/ID/data/."""
+    client = superset_bootstrap.SupersetClient(settings)
+    prefix, answered = superset["prefix"], {}
+    for dashboard in superset_bootstrap.DASHBOARDS:
+        found = [row["id"] for row in client._list("dashboard", "slug", prefix + dashboard.slug)
+                 if row["slug"] == prefix + dashboard.slug]
+        for chart in client._get(f"dashboard/{found[0]}/charts")["result"]:
+            response = client.session.get(f"{settings.superset_url}/api/v1/chart/{chart['id']}/data/", timeout=120)
+            assert response.status_code == 200, (chart["slice_name"], response.text[:500])
+            answered[chart["slice_name"]] = response.json()["result"][0]
+    assert len(answered) == sum(len(d.charts) for d in superset_bootstrap.DASHBOARDS)
+    assert all(result["data"] for result in answered.values()), [t for t, r in answered.items() if not r["data"]]
+    rows = impressions(superset["expected"])
+    assert answered["Revenue"]["data"][0]["revenue"] == pytest.approx(sum(r["revenue"] for r in rows))
+    assert answered["Conversions"]["data"][0]["conversions"] == sum(r["is_converted"] for r in rows)
 
 
 def test_a_tests_dashboards_charts_and_datasets_are_removed_again(superset, settings):

@@ -37,3 +37,26 @@ def test_doctor_names_a_taken_port_and_a_missing_tool(tmp_path, monkeypatch):
     problems = LocalStack(settings).doctor()
     assert any("no mvn on PATH" in line and "apt-get install maven" in line for line in problems)
     assert any("no java on PATH" in line for line in problems)
+
+
+def test_stack_up_runs_the_doctor_first_one_error_line_per_problem(tmp_path):
+    """`make demo` and `make stack-up` start with `python -m stack up`: without java or Maven
+    it prints the doctor's lines with their fixes and starts nothing."""
+    import subprocess
+    import sys
+
+    from conf.settings import REPO_ROOT
+
+    ports = dict(zip(PORT_FIELDS, free_ports(len(PORT_FIELDS))))
+    env = {"PATH": str(tmp_path), "RUNTIME_DIR": str(tmp_path / "runtime"), "CACHE_DIR": str(tmp_path / "cache"),
+           "S3_ENDPOINT": f"http://127.0.0.1:{ports.pop('s3')}",
+           "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{ports.pop('kafka')}",
+           "CATALOG_URI": f"http://127.0.0.1:{ports.pop('catalog')}",
+           **{name.upper(): str(port) for name, port in ports.items()}}
+    done = subprocess.run([sys.executable, "-m", "stack", "up"], cwd=REPO_ROOT, env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error: ")]
+    assert any("no java on PATH" in line and "apt-get install openjdk-17-jdk-headless" in line for line in errors)
+    assert any("no mvn on PATH" in line and "apt-get install maven" in line for line in errors)
+    assert not list((tmp_path / "runtime").glob("pids/*.pid"))  # nothing started
