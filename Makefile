@@ -59,7 +59,7 @@ test-unit: $(STAMP) ## unit tests only (no JVM, no services)
 test-spark: $(STAMP) ## unit and Spark tests (a local JVM, Iceberg in a temp directory, no services)
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder tests/unit tests/spark $(ARGS)
 
-demo: $(STAMP) ## local stack and Superset, events, the pipeline, a result from Trino and the dashboards' URLs
+demo: $(STAMP) ## local stack and Superset, 14 days of history, then the pipeline live on the dashboards until Ctrl-C (ARGS: --rate, --duration)
 	@$(PY) -m stack up --with superset
 	$(PY) -m jobs.demo $(ARGS)
 

@@ -143,6 +143,22 @@ def test_pipeline_ops_renders_every_chart(superset, page, tmp_path_factory):
         assert texts["Click-before-impression (fraud signal)"].split("\n")[-1].strip() == f"{fraud:,d}"
 
 
+def test_pipeline_ops_refreshes_itself_the_latency_tile_changes_without_a_reload(superset, page, tmp_path_factory):
+    """Superset's periodic dashboard refresh (REFRESH_SECONDS), forced past the cache: the
+    latency tile (now - Bronze's latest event) reads a new value with no reload of the page."""
+    refresh_s = superset_bootstrap.REFRESH_SECONDS["pipeline-ops"]
+    title = "End-to-end latency (s)"
+    with screenshot_on_failure(page, tmp_path_factory, "ops-refresh"):
+        first = open_dashboard(page, superset, "Pipeline Ops")[title].split("\n")[-1]
+        navigations = []
+        page.on("framenavigated", lambda frame: navigations.append(frame.url))
+        deadline = time.monotonic() + 4 * refresh_s
+        while (now := chart_texts(page)[title].split("\n")[-1]) == first:
+            assert time.monotonic() < deadline, f"{title} still reads {first} after {4 * refresh_s}s"
+            time.sleep(1)
+        assert float(now.replace(",", "")) > float(first.replace(",", "")) and navigations == []
+
+
 def test_every_chart_answers_through_the_chart_data_api_with_its_saved_query_context(superset, settings):
     """What CSV export, alerts and reports and cache warm-up call: GET /api/v1/chart/ID/data/."""
     client = superset_bootstrap.SupersetClient(settings)
