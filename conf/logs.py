@@ -17,9 +17,6 @@ LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 class _Stdout(logging.StreamHandler):
     """Writes to whatever sys.stdout is at the time (a test's capture, a redirected stream)."""
 
-    def __init__(self) -> None:
-        super().__init__()
-
     @property
     def stream(self):
         return sys.stdout

@@ -161,6 +161,11 @@ def health_line(settings: Settings, prefix: str) -> str:
             f"{'-' if lag is None else f'{lag:,}'}, {'-' if rate is None else f'{rate:,.0f}'} records/s")
 
 
+def child_log(settings: Settings, tables: Tables, name: str) -> Path:
+    """Where a process the demo starts writes its output (one file per table set)."""
+    return Path(settings.runtime_dir) / "logs" / f"demo-{tables.prefix}{name}.log"
+
+
 class Child:
     """A process the demo started, in its own session (the terminal's Ctrl-C reaches the demo
     only, which stops the children in order); its output goes to a log file."""
@@ -258,7 +263,7 @@ def run(args, settings: Settings, tables: Tables, stop: dict) -> int:
     # The live job starts now: its JVM and first batch overlap the SCD2, rollup and
     # dashboard steps below, so that live events meet a job already at its trigger.
     job = Child("attribution job", [sys.executable, "-m", "jobs.attribution_streaming_job", *job_args],
-                Path(settings.runtime_dir) / "logs" / f"demo-{tables.prefix}attribution.log")
+                child_log(settings, tables, "attribution"))
     try:
         write_feed(args.landing_dir, args.seed, since, now)
         campaign_scd2_job.main(scd2_args)
@@ -295,7 +300,7 @@ def live(args, settings: Settings, tables: Tables, stop: dict, job: Child, scd2_
     generator = Child("generator", [sys.executable, "-m", "producers.ad_traffic_generator", "--clock", "real",
                                     "--rate", str(args.rate), "--seed", str(args.seed), "--all-faults",
                                     str(args.fault_rate), "--topic", args.topic, "--quiet"],
-                      Path(settings.runtime_dir) / "logs" / f"demo-{tables.prefix}generator.log")
+                      child_log(settings, tables, "generator"))
     print(f"\n3/3 live: {args.rate:,.0f} records/s on the real clock, the job at its trigger "
           f"({settings.trigger_interval}), rollups every {args.rollup_every:.0f}s "
           f"({'for %.0fs' % args.duration if args.duration else 'Ctrl-C stops'}); logs: {job.log}, {generator.log}",
@@ -317,8 +322,8 @@ def live(args, settings: Settings, tables: Tables, stop: dict, job: Child, scd2_
                 print(f"error: the {dead.name} stopped (exit {dead.process.returncode}); see {dead.log}", flush=True)
                 code = 1
                 break
-            if datetime.now(timezone.utc).date() != day:  # a UTC day began: the feed's snapshot, then SCD2
-                day = datetime.now(timezone.utc).date()
+            if (today := datetime.now(timezone.utc).date()) != day:  # a UTC day began: its snapshot, then SCD2
+                day = today
                 midnight = datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
                 write_feed(args.landing_dir, args.seed, midnight, midnight)
                 campaign_scd2_job.main(scd2_args)
