@@ -57,12 +57,15 @@ def killed_run(stack, spark, settings, tmp_path_factory):
         job = scenario.start()
         if second is None:
             if not job.wait_for_batches(1):
-                break  # drained before we could kill it
+                job.kill()  # drained (or stuck) before we could kill it: never leave it holding the checkpoint
+                break
             recovery.append(time.monotonic() - restarted)  # restart -> first batch committed
             second = subprocess.run([SPARK_SUBMIT, JOB, *scenario.args()], cwd=REPO_ROOT, env=scenario.env,
                                     capture_output=True, text=True, timeout=180)
         else:
             if not job.wait_for_output("attribution job:", timeout=180):
+                job.kill()
+                logs.append(job.log)
                 break
             time.sleep(rng.uniform(0.0, 20.0))  # a first batch takes 15-25 s here
         job.kill()
