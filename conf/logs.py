@@ -1,7 +1,8 @@
 """The jobs' log: Python's `logging`, one line per message on stdout (spark-submit passes a
 driver's stdout through; a batch line reads `batch 12: ...` as before), at LOG_LEVEL.
 
-Only the project's own loggers (jobs, dims, producers, dashboards, stack) follow LOG_LEVEL;
+Only the project's own loggers (jobs, dims, producers, dashboards, stack, and the script
+spark-submit runs) follow LOG_LEVEL;
 every other library (py4j, urllib3, ...) logs warnings and worse, so the default stays quiet.
 """
 
@@ -10,7 +11,8 @@ from __future__ import annotations
 import logging
 import sys
 
-PACKAGES = ("jobs", "dims", "producers", "dashboards", "stack", "conf")
+# "__main__": a job run as a script (spark-submit jobs/x.py) logs under that name.
+PACKAGES = ("__main__", "jobs", "dims", "producers", "dashboards", "stack", "conf")
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 

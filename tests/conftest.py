@@ -52,9 +52,10 @@ def pytest_itemcollected(item):
 # longest first, so that the two workers finish together. "restarts" is the kill scenario
 # and then the outage test, which has the stack to itself: the other worker must have left
 # the stack's modules by then, so it takes e2e and the dashboards' scenario, then the Spark
-# layer; the short stack modules come last, when the outage test is over.
-SCHEDULE = ("restarts", "test_attribution_e2e", "served", "live_demo", "test_attribution_properties", "test_scd2",
-            "test_hostile_input", "test_hot_keys")
+# layer; the live demo (5 min on the stack) and the short stack modules come last, when
+# the outage test is over.
+SCHEDULE = ("restarts", "test_attribution_e2e", "served", "test_attribution_properties", "test_scd2",
+            "test_hostile_input", "test_hot_keys", "live_demo")
 LAST = ("test_generator_kafka", "test_kafka_keys", "test_stack")
 
 

@@ -46,3 +46,17 @@ def test_an_unknown_level_is_refused_with_its_name(monkeypatch):
         Settings()
     monkeypatch.setenv("LOG_LEVEL", "warning")
     assert Settings().log_level == "WARNING"
+
+
+def test_a_job_run_as_a_script_logs_its_own_lines():
+    """spark-submit runs jobs/x.py as __main__: its `attribution job:` line is what the kill
+    test and the freshness benchmark wait for."""
+    import subprocess
+    import sys
+
+    from conf.settings import REPO_ROOT
+
+    script = ("import logging; from conf.logs import configure_logging; configure_logging('INFO'); "
+              "logging.getLogger(__name__).info('attribution job: t -> bronze')")
+    done = subprocess.run([sys.executable, "-c", script], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
+    assert done.stdout == "attribution job: t -> bronze\n", done.stderr
