@@ -17,7 +17,7 @@ export PYSPARK_DRIVER_PYTHON := $(PY)
 SPARK_SUBMIT = conf_dir=$$($(PY) -m stack.spark_conf) && SPARK_CONF_DIR=$$conf_dir $(VENV)/bin/spark-submit
 
 .PHONY: help venv constraints superset-constraints doctor test test-unit test-spark demo bi stack-up stack-down stack-status images up down \
-        generate campaign-feed attribution dims replay verify maintenance rollups dashboards metabase grafana \
+        generate campaign-feed attribution dims replay verify maintenance rollups attribution-models score-journeys dashboards metabase grafana \
         bench notebook screenshots clean
 
 help:
@@ -111,6 +111,12 @@ maintenance: $(STAMP) ## compaction, delete-file rewrite, snapshot expiry, orpha
 
 rollups: $(STAMP) ## refresh the dashboard rollups from Gold (ARGS: --every 60 keeps refreshing)
 	$(SPARK_SUBMIT) jobs/rollup_job.py $(ARGS)
+
+attribution-models: $(STAMP) ## Markov, Shapley and rule-based credits from users' journeys into gold.attribution_models (ARGS: --as-of, --window-days, --dimension, --max-order)
+	$(SPARK_SUBMIT) jobs/attribution_models/job.py $(ARGS)
+
+score-journeys: $(STAMP) ## score a journey file with every model, no Spark (ARGS: --journeys FILE --output FILE)
+	$(PY) -m jobs.attribution_models score $(ARGS)
 
 dashboards: $(STAMP) ## Trino views; Superset, Metabase and Grafana dashboards where they run
 	$(PY) -m dashboards.apply $(ARGS)

@@ -45,6 +45,14 @@ class Tables:
         return self._name("gold", "rollup_dispositions_hourly")
 
     @property
+    def attribution_models(self) -> str:
+        return self._name("gold", "attribution_models")
+
+    @property
+    def attribution_model_fit(self) -> str:
+        return self._name("gold", "attribution_model_fit")
+
+    @property
     def rules(self) -> str:
         return self._name("conf", "attribution_rules")
 
@@ -284,7 +292,7 @@ def ensure_tables(spark, tables: Tables = DEFAULT_TABLES) -> AttributionRules:
         spark.sql(f"CREATE NAMESPACE IF NOT EXISTS {namespace}")
     for ddl in (bronze_ddl(tables), gold_ddl(tables), audit_ddl(tables), rules_ddl(tables),
                 stream_progress_ddl(tables.stream_progress), performance_rollup_ddl(tables),
-                disposition_rollup_ddl(tables)):
+                disposition_rollup_ddl(tables), attribution_models_ddl(tables), attribution_model_fit_ddl(tables)):
         spark.sql(ddl)
     if "impression_id_day" not in spark.table(tables.gold).columns:
         raise RuntimeError(
@@ -325,3 +333,48 @@ def load_rules(spark, tables: Tables = DEFAULT_TABLES) -> AttributionRules:
     if row.model != "LAST_CLICK":
         raise ValueError(f"{tables.rules}: model {row.model!r} is not supported (only LAST_CLICK)")
     return AttributionRules(row.lookback_seconds, row.late_threshold_seconds, row.dedup_watermark_seconds, row.model)
+
+
+# The attribution models' results (jobs/attribution_models/job.py, docs/design.md §8): one
+# row per (as-of, model, channel[, touch position]); a run replaces the rows of its as-of,
+# window, channel dimension and touches in one commit, so a re-run changes nothing. Those
+# four are the partition: Iceberg replaces by a filter only whole files.
+RUN_PARTITION = "PARTITIONED BY (as_of, window_days, dimension, touches)"
+def attribution_models_ddl(tables: Tables = DEFAULT_TABLES) -> str:
+    return f"""
+CREATE TABLE IF NOT EXISTS {tables.attribution_models} (
+  as_of TIMESTAMP COMMENT 'conversions and journeys before this instant',
+  window_days INT COMMENT 'conversions of the window_days before as_of',
+  dimension STRING COMMENT 'what a channel is: campaign_id, platform, geo_country or creative_id',
+  touches STRING COMMENT 'the touches journeys hold: impressions+clicks or clicks',
+  model STRING COMMENT 'last_touch, first_touch, linear, position_based, time_decay, markov_K, shapley, shapley_ordered',
+  channel STRING,
+  touch_position INT COMMENT 'shapley_ordered only: the 1-based position in the journey; null: the whole credit',
+  conversions DOUBLE COMMENT 'conversions credited',
+  revenue DOUBLE COMMENT 'revenue credited',
+  removal_effect DOUBLE COMMENT 'markov_K only',
+  computed_at TIMESTAMP
+) USING iceberg
+{RUN_PARTITION}
+TBLPROPERTIES ({FORMAT_V2})
+""".strip()
+
+
+def attribution_model_fit_ddl(tables: Tables = DEFAULT_TABLES) -> str:
+    return f"""
+CREATE TABLE IF NOT EXISTS {tables.attribution_model_fit} (
+  as_of TIMESTAMP,
+  window_days INT,
+  dimension STRING,
+  touches STRING,
+  model STRING COMMENT 'markov_K',
+  log_loss DOUBLE COMMENT 'held-out negative log-likelihood per journey (lower is better)',
+  auc DOUBLE COMMENT 'held-out area under the ROC curve (higher is better)',
+  states INT COMMENT 'channel states of the chain',
+  journeys BIGINT COMMENT 'journeys (users) the models read',
+  distinct_paths BIGINT,
+  computed_at TIMESTAMP
+) USING iceberg
+{RUN_PARTITION}
+TBLPROPERTIES ({FORMAT_V2})
+""".strip()

@@ -4,12 +4,14 @@
    (a later run: only the time since Bronze's latest event), with a sprinkle of every fault;
    the attribution job drains it (`--trigger available-now`); the campaign feed writes one
    snapshot per day of it and the SCD2 job applies the new ones (dims.dim_campaigns: budgets
-   and statuses change over the days); the dashboard rollups are refreshed;
+   and statuses change over the days); the dashboard rollups are refreshed, and the
+   attribution models (Markov, Shapley, rule-based) score the journeys into
+   gold.attribution_models;
 2. the Trino views and, when Superset runs (`make demo` starts it), its "ROAS & Performance"
    and "Pipeline Ops" dashboards; their URLs are printed;
 3. live, on the real clock: the generator at --rate events/s, the streaming job at its
    trigger (TRIGGER_INTERVAL), the rollups every --rollup-every seconds, the feed's snapshot
-   and the SCD2 job when a UTC day begins; a status line from ops.pipeline_health
+   and the SCD2 job (then the attribution models) when a UTC day begins; a status line from ops.pipeline_health
    (end-to-end latency, Gold freshness, Kafka lag) every --status-every seconds;
 4. Ctrl-C (or --duration) stops the generator, then the job after its running batch; the
    tables stay, and the next run starts with the time it missed.
@@ -245,6 +247,7 @@ def main(argv: list[str] | None = None) -> int:
 def run(args, settings: Settings, tables: Tables, stop: dict) -> int:
     from dims import campaign_scd2_job
     from jobs import attribution_streaming_job, rollup_job
+    from jobs.attribution_models import job as models_job
     from producers import ad_traffic_generator
 
     started = time.monotonic()
@@ -268,6 +271,7 @@ def run(args, settings: Settings, tables: Tables, stop: dict) -> int:
         write_feed(args.landing_dir, args.seed, since, now)
         campaign_scd2_job.main(scd2_args)
         rollup_job.main(common)
+        models_job.main(common)
         urls = {} if args.no_dashboards else apply_dashboards(settings, tables.prefix)
         print(f"2/3 history in place ({time.monotonic() - started:.0f}s)\n", flush=True)
         print(f"campaign ROAS, top 10 by revenue ({tables.performance_rollup}, the numbers the dashboards show):")
@@ -295,6 +299,7 @@ def live(args, settings: Settings, tables: Tables, stop: dict, job: Child, scd2_
     """The generator on the real clock beside the running job, until --duration or a signal."""
     from dims import campaign_scd2_job
     from jobs.cli import start_spark
+    from jobs.attribution_models import job as models_job
     from jobs.rollup_job import refresh_all
 
     generator = Child("generator", [sys.executable, "-m", "producers.ad_traffic_generator", "--clock", "real",
@@ -327,6 +332,7 @@ def live(args, settings: Settings, tables: Tables, stop: dict, job: Child, scd2_
                 midnight = datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
                 write_feed(args.landing_dir, args.seed, midnight, midnight)
                 campaign_scd2_job.main(scd2_args)
+                models_job.main(["--table-prefix", tables.prefix])
             if moment >= next_rollup:
                 refresh_all(spark, tables)
                 next_rollup = moment + args.rollup_every

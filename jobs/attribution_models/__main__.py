@@ -1,7 +1,8 @@
 """Attribution models from the command line (docs/design.md §8).
 
     python -m jobs.attribution_models score --journeys FILE --output FILE [--max-order K] [--half-life-hours H]
-    python -m jobs.attribution_models run [job options]      (the Spark job: jobs/attribution_models/job.py)
+
+(The Spark job that scores Gold's journeys is jobs/attribution_models/job.py: make attribution-models.)
 
 `score` needs no Spark and no stack: it reads journeys as JSON lines, one path each,
 {"path": ["A", "B"], "conversions": 1, "nulls": 0, "value": 120.0, "ages_hours": [30, 2]}
@@ -132,10 +133,6 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["score"]:
         return score(argv[1:])
-    if argv[:1] == ["run"]:
-        from jobs.attribution_models.job import main as run
-
-        return run(argv[1:])
     print(__doc__.strip(), file=sys.stderr)
     return 2
 

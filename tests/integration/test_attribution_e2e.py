@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import math
 import time
-from datetime import datetime, timezone
+from collections import defaultdict
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+from fractions import Fraction
 
 import pytest
 
@@ -188,3 +191,69 @@ def test_the_newest_offset_ranges_survive_expiry(spark, pipeline_run):
     started = pipeline_run["final_started"].strftime("%Y-%m-%d %H:%M:%S")
     assert spark.sql(f"SELECT count(*) AS n FROM {scenario.tables.gold}.snapshots "
                      f"WHERE committed_at < TIMESTAMP '{started} UTC'").first().n <= 3
+
+
+def journey_oracle(gold_rows, touches: str, lookback: timedelta) -> list:
+    """Journeys built from Gold's rows by plain loops (docs/design.md §8): per conversion, its
+    user's touches within the lookback before it; after a user's last conversion, the touches
+    within the lookback before their last touch, as one journey that did not convert."""
+    from jobs.attribution_models.models import Journey
+
+    user_touches, conversions = defaultdict(list), defaultdict(list)
+    for row in gold_rows:
+        if touches != "clicks":
+            user_touches[row.user_id].append((row.impression_time, 0, row.campaign_id))
+        if row.is_clicked:
+            user_touches[row.user_id].append((row.click_time, 1, row.campaign_id))
+        if row.is_converted:
+            conversions[row.user_id].append((row.conversion_time, Decimal(str(row.revenue))))
+    journeys, nulls = [], defaultdict(int)
+    for user, events in user_touches.items():
+        events.sort()
+        for moment, revenue in conversions[user]:
+            kept = [(t, c) for t, _, c in events if moment - lookback <= t <= moment]
+            if kept:
+                journeys.append(Journey(tuple(c for _, c in kept), 1, 0, Fraction(revenue),
+                                        tuple(Fraction((moment - t).total_seconds()) / 3600 for t, _ in kept)))
+        last_conversion = max((moment for moment, _ in conversions[user]), default=None)
+        after = [(t, c) for t, _, c in events if last_conversion is None or t > last_conversion]
+        if after:
+            nulls[tuple(c for t, c in after if t >= after[-1][0] - lookback)] += 1
+    return journeys + [Journey(path, 0, n) for path, n in nulls.items()]
+
+
+def test_the_attribution_models_job_builds_the_journeys_the_oracle_builds(spark, pipeline_run):
+    """The models job over this Gold: every rule-based, Markov and Shapley credit equals the
+    models run on journeys an independent loop builds, and sums to Gold's converted conversions
+    and revenue; a re-run of the same as-of replaces its rows."""
+    from jobs.attribution_models.job import run
+    from jobs.attribution_models.models import attribute as attribute_models
+
+    tables = pipeline_run["tables"]
+    gold = spark.sql(f"SELECT user_id, campaign_id, impression_time, is_clicked, click_time, is_converted, "
+                     f"conversion_time, revenue FROM {tables.gold} WHERE user_id IS NOT NULL AND campaign_id IS NOT NULL "
+                     f"AND impression_time IS NOT NULL").collect()
+    latest = max(t for row in gold for t in (row.impression_time, row.click_time, row.conversion_time) if t)
+    as_of = latest.replace(tzinfo=timezone.utc) + timedelta(seconds=1)
+    for touches in ("clicks", "impressions+clicks"):
+        for _ in range(2):  # the second run replaces the first's rows
+            done = run(spark, tables, as_of, window_days=3650, touches=touches, max_order=2)
+        stored = spark.sql(f"SELECT model, channel, conversions, revenue FROM {tables.attribution_models} "
+                           f"WHERE touches = '{touches}' AND touch_position IS NULL").collect()
+        assert len(stored) == done["rows"] - sum(1 for _ in spark.sql(
+            f"SELECT 1 FROM {tables.attribution_models} WHERE touches = '{touches}' AND touch_position IS NOT NULL").collect())
+        expected = attribute_models(journey_oracle(gold, touches, timedelta(days=7)), max_order=2)
+        actual = {(row.model, row.channel): (row.conversions, row.revenue) for row in stored}
+        assert set(actual) == {(m, c) for m, credits in expected.credits.items() for c in credits}
+        for (model, channel), (conversions, revenue) in actual.items():
+            credit = expected.credits[model][channel]
+            close = {"rel": 1e-5, "abs": 1e-4} if model == "time_decay" else {"abs": 1e-6}  # the job's ages: 4 decimals of an hour
+            assert conversions == pytest.approx(float(credit.conversions), **close), (touches, model, channel)
+            assert revenue == pytest.approx(float(credit.value), rel=1e-5, abs=1e-4), (touches, model, channel)
+        # Every model credits the conversions and revenue Gold's last click does (a user's last
+        # click may be another campaign's than the conversion's own, so per campaign they differ).
+        converted = [row for row in gold if row.is_converted]
+        for model in expected.credits:
+            credited = [(c, v) for (m, _), (c, v) in actual.items() if m == model]
+            assert sum(c for c, _ in credited) == pytest.approx(len(converted)), (touches, model)
+            assert sum(v for _, v in credited) == pytest.approx(sum(row.revenue for row in converted)), (touches, model)
