@@ -49,7 +49,7 @@ def live_runs(stack, spark, settings, tmp_path_factory):
     tables = Tables(f"live{uuid.uuid4().hex[:8]}_")
     topic = f"live_{uuid.uuid4().hex[:8]}"
     try:
-        first, first_end, first_days = run_demo(tmp, tables.prefix, topic, duration=45)
+        first, first_end, first_days = run_demo(tmp, tables.prefix, topic, duration=75)
         apply_views(trino_cursor, tables.prefix)
         trino_cursor.execute(f"SELECT end_to_end_latency_seconds, gold_freshness_seconds "
                              f"FROM ({select_sql('pipeline_health', tables.prefix)})")
