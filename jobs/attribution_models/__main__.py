@@ -67,17 +67,17 @@ def parse_journey(line: str) -> Journey:
 
 
 def read_journeys(path: Path) -> list[Journey]:
-    journeys, errors = [], []
+    journeys, numbers, errors = [], [], []
     with open(path) as lines:
         for number, line in enumerate(lines, 1):
             if not line.strip():
                 continue
             try:
                 journeys.append(parse_journey(line))
+                numbers.append(number)
             except ValueError as error:
                 errors.append(f"{path}:{number}: {error}")
     if not errors and any(journey.ages_hours is not None for journey in journeys):
-        numbers = [n for n, line in enumerate(open(path), 1) if line.strip()]
         errors = [f"{path}:{number}: ages_hours missing (time decay needs them on every converting journey)"
                   for number, journey in zip(numbers, journeys) if journey.conversions and journey.ages_hours is None]
     if errors:

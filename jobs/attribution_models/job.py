@@ -124,17 +124,17 @@ def run(spark, tables: Tables, as_of: datetime, window_days: int = 28, dimension
     naive_as_of = as_of.replace(tzinfo=None)
     credit_rows = list(result_rows(result, naive_as_of, window_days, dimension, touches, computed_at))
     users = sum(journey.users for journey in journeys)
+    paths = len({journey.path for journey in journeys})
     fit_rows = [(naive_as_of, window_days, dimension, touches, model, fit.log_loss, fit.auc, fit.states, users,
-                 len({journey.path for journey in journeys}), computed_at) for model, fit in result.fit.items()]
+                 paths, computed_at) for model, fit in result.fit.items()]
     condition = (f"as_of = TIMESTAMP '{naive_as_of:%Y-%m-%d %H:%M:%S.%f}' AND window_days = {window_days} "
                  f"AND dimension = '{dimension}' AND touches = '{touches}'")
     from pyspark.sql.functions import expr
 
     for table, data in ((tables.attribution_models, credit_rows), (tables.attribution_model_fit, fit_rows)):
         schema = spark.table(table).schema
-        frame = spark.createDataFrame(data, schema) if data else spark.createDataFrame([], schema)
-        frame.writeTo(table).overwrite(expr(condition))
-    return {"journeys": users, "paths": len({journey.path for journey in journeys}), "rows": len(credit_rows),
+        spark.createDataFrame(data, schema).writeTo(table).overwrite(expr(condition))
+    return {"journeys": users, "paths": paths, "rows": len(credit_rows),
             "read_seconds": read, "model_seconds": scored, "channels": len(next(iter(result.credits.values()), {}))}
 
 

@@ -313,25 +313,25 @@ def fit(journeys: Sequence[Journey], order: int) -> Fit:
     outcome from the state it ended in, P(conversion | the chain stops there) (smoothed
     towards the training conversion rate for states the training folds end in rarely)."""
     split = [_folds(journey) for journey in journeys]
+    last_states = [markov_states(journey.path, order)[-1] for journey in journeys]
     loss, users = 0.0, 0
     scored: list[tuple[float, int, int]] = []
     for fold in range(FIT_FOLDS):
         ends: dict[tuple, list[int]] = defaultdict(lambda: [0, 0])
         converted = stopped = 0
-        for journey, parts in zip(journeys, split):
+        for last, parts in zip(last_states, split):
             c = sum(part[0] for i, part in enumerate(parts) if i != fold)
             n = sum(part[1] for i, part in enumerate(parts) if i != fold)
-            last = markov_states(journey.path, order)[-1]
             ends[last][0] += c
             ends[last][1] += n
             converted += c
             stopped += c + n
         prior = (converted + 0.5) / (stopped + 1.0)
-        for journey, parts in zip(journeys, split):
+        for last, parts in zip(last_states, split):
             c, n = parts[fold]
             if not c + n:
                 continue
-            end_conversions, end_nulls = ends.get(markov_states(journey.path, order)[-1], (0, 0))
+            end_conversions, end_nulls = ends.get(last, (0, 0))
             p = (end_conversions + prior) / (end_conversions + end_nulls + 1.0)
             p = min(max(p, 1e-12), 1.0 - 1e-12)
             loss -= c * math.log(p) + n * math.log(1.0 - p)
