@@ -82,6 +82,9 @@ BRONZE, GOLD, AUDIT, RULES = DEFAULT_TABLES.bronze, DEFAULT_TABLES.gold, DEFAULT
 WRITER_PROPERTY = "lakehouse.writer-id"
 RANGES_PROPERTY = "lakehouse.kafka-ranges"
 BATCH_RANGES_PROPERTY = "lakehouse.kafka-batch-ranges"
+# Table property of a table jobs/replay_job.py wrote (its value: the Bronze replayed), so a
+# later replay may drop it and nothing else.
+REPLAY_PROPERTY = "lakehouse.replay-of"
 
 FORMAT_V2 = "'format-version'='2'"
 MERGE_ON_READ = (

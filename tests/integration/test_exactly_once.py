@@ -143,3 +143,32 @@ def test_replay_and_verify_commands(spark, killed_run, capsys):
     output = capsys.readouterr().out
     assert "1 impressions differ" in output and victim in output
     assert replay_job.main(["--table-prefix", prefix, "--target", killed_run["tables"].gold]) == 2
+
+
+def test_replay_drops_no_table_it_did_not_write_and_replaces_gold_only_when_told(spark, killed_run, capsys):
+    """Bronze and a table no replay wrote survive a replay aimed at them; a window replay
+    parses its times; --replace-gold rewrites Gold from Bronze and verify finds it equal."""
+    from jobs import replay_job, verify_job
+
+    tables = killed_run["tables"]
+    prefix = tables.prefix
+    bronze_rows = spark.table(tables.bronze).count()
+    assert replay_job.main(["--table-prefix", prefix, "--target", tables.bronze]) == 2
+    foreign = f"lakehouse.{prefix}gold.someone_elses"
+    spark.sql(f"CREATE TABLE IF NOT EXISTS {foreign} (x INT) USING iceberg")
+    spark.sql(f"INSERT INTO {foreign} VALUES (1)")
+    assert replay_job.main(["--table-prefix", prefix, "--target", foreign]) == 2
+    assert "no replay wrote it" in capsys.readouterr().err
+    assert spark.table(foreign).count() == 1 and spark.table(tables.bronze).count() == bronze_rows
+
+    first, last = spark.sql(f"SELECT min(kafka_timestamp), max(kafka_timestamp) FROM {tables.bronze}").first()
+    middle = (first + (last - first) / 2).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    window = f"lakehouse.{prefix}gold.first_half"
+    assert replay_job.main(["--table-prefix", prefix, "--target", window, "--until", middle]) == 0
+    replay_job.check_existing_target(spark, window, tables)  # its own table: a second replay may drop it
+    assert 0 < spark.table(window).count() < spark.table(tables.gold).count()
+
+    gold_snapshots = spark.sql(f"SELECT count(*) FROM {tables.gold}.snapshots").first()[0]
+    assert replay_job.main(["--table-prefix", prefix, "--replace-gold"]) == 0
+    assert spark.sql(f"SELECT count(*) FROM {tables.gold}.snapshots").first()[0] == gold_snapshots + 1
+    assert verify_job.main(["--table-prefix", prefix]) == 0  # the replay beside the replaced Gold
