@@ -88,9 +88,11 @@ def test_a_second_job_on_a_checkpoint_is_refused_and_a_dead_owners_lock_taken_ov
 
 
 def test_stack_down_never_signals_a_process_it_did_not_start(tmp_path):
-    """After a reboot a pid file can name an unrelated process: its start time does not match."""
+    """After a reboot a pid file can name an unrelated process: its start time does not match.
+    A clock that moved (NTP, a restored VM) must not make the stack's own processes strangers:
+    `down` would leave them running."""
     from conf.settings import Settings
-    from stack.launcher import LocalStack
+    from stack.launcher import LocalStack, start_ticks
 
     stack = LocalStack(Settings(runtime_dir=str(tmp_path)))
     service = stack.services[0]
@@ -106,6 +108,15 @@ def test_stack_down_never_signals_a_process_it_did_not_start(tmp_path):
         assert stranger.poll() is None, "an unrelated process was signalled"
         stack.pid_file(service).write_text(json.dumps({"pid": stranger.pid, "started": started}))
         assert stack.process(service).pid == stranger.pid  # the process it did start is recognised
+        # ... also after the wall clock moved (its start in ticks since boot did not) ...
+        ticks = start_ticks(stranger.pid)
+        stack.pid_file(service).write_text(json.dumps({"pid": stranger.pid, "started": started - 3600,
+                                                       "start_ticks": ticks}))
+        assert stack.process(service).pid == stranger.pid
+        # ... and not when the ticks differ (another process under a reused pid)
+        stack.pid_file(service).write_text(json.dumps({"pid": stranger.pid, "started": started,
+                                                       "start_ticks": ticks + 1}))
+        assert stack.process(service) is None
     finally:
         stranger.kill()
         stranger.wait()
