@@ -112,7 +112,7 @@ class Settings(BaseSettings):
     superset_port: int = 8088
     superset_admin_user: str = "admin"
     superset_admin_password: str = "lakehouse"
-    superset_secret_key: str = "local-stack-only-change-me-0f3c9a"  # signs sessions; set your own when exposed
+    superset_secret_key: str = ""  # signs sessions; empty: each install generates its own (superset_config.py)
 
     # Local stack
     runtime_dir: str = str(REPO_ROOT / ".stack")

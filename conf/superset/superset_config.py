@@ -2,8 +2,35 @@
 launcher passes the values through the environment: one source, conf/settings.py."""
 
 import os
+import secrets
+from pathlib import Path
 
-SECRET_KEY = os.environ["SUPERSET_SECRET_KEY"]
+# Keys that were ever published (this project's old default, Superset's placeholder) sign
+# nothing: anyone could forge a session with them.
+PUBLISHED_KEYS = {"local-stack-only-change-me-0f3c9a", "CHANGE_ME_TO_A_COMPLEX_RANDOM_SECRET", "thisISaSECRET_1234"}
+
+
+def secret_key() -> str:
+    """SUPERSET_SECRET_KEY when set, else the install's own key in `secret_key` beside the
+    metadata database: generated on first start, mode 0600, kept with the sessions it signs."""
+    given = os.environ.get("SUPERSET_SECRET_KEY", "")
+    if given:
+        if given in PUBLISHED_KEYS or len(given) < 32:
+            raise RuntimeError("SUPERSET_SECRET_KEY is a published key or shorter than 32 characters: set a random "
+                               "one (python -c 'import secrets; print(secrets.token_urlsafe(48))'), or unset it "
+                               "and Superset generates its own")
+        return given
+    path = Path(os.environ["SUPERSET_METADATA_DB"]).with_name("secret_key")
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    with os.fdopen(descriptor, "w") as file:
+        file.write(secrets.token_urlsafe(48))
+    return path.read_text().strip()
+
+
+SECRET_KEY = secret_key()
 # Metadata (users, datasets, charts, dashboards) in SQLite under the runtime dir.
 SQLALCHEMY_DATABASE_URI = f"sqlite:///{os.environ['SUPERSET_METADATA_DB']}"
 # No Redis on the local stack: results and filter state in process memory.

@@ -112,6 +112,15 @@ def answers(url: str, seconds: float, name: str, engine, headers: dict | None = 
             time.sleep(2)
 
 
+def assert_loopback_only(port: int) -> None:
+    """What listens on `port` (a container on the host's network) listens on loopback only."""
+    import psutil
+
+    bound = {c.laddr.ip for c in psutil.net_connections(kind="tcp")
+             if c.status == psutil.CONN_LISTEN and c.laddr.port == port}
+    assert bound and bound <= {"127.0.0.1", "::ffff:127.0.0.1", "::1"}, bound
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -154,8 +163,12 @@ def test_the_spark_image_as_the_jupyter_service_answers_and_executes_the_noteboo
     compose token; nbconvert executes the notebook headless in it over the job's tables, and
     the notebook's totals are the oracle's."""
     jupyter = compose["services"]["jupyter"]
-    command = [compose_default(part) for part in jupyter["command"]]
-    token = next(part.split("=", 1)[1] for part in command if part.startswith("--IdentityProvider.token="))
+    token = uuid.uuid4().hex
+    # On the host's network, compose's all-interfaces bind would be the host's: loopback here,
+    # with a token of this run's own.
+    command = [("--ip=127.0.0.1" if part.startswith("--ip=") else
+                f"--IdentityProvider.token={token}" if part.startswith("--IdentityProvider.token=") else
+                compose_default(part)) for part in jupyter["command"]]
     port = int(jupyter["ports"][0].split(":")[-1])
     env = service_env(compose, "jupyter", settings, TABLE_NAMESPACE_PREFIX=job_in_image.tables.prefix)
     assert jupyter["image"] in images.values(), "compose runs the jupyter service from an image it does not build"
@@ -163,6 +176,7 @@ def test_the_spark_image_as_the_jupyter_service_answers_and_executes_the_noteboo
         status = json.loads(answers(f"http://127.0.0.1:{port}/api/status", 90, name, engine,
                                     {"Authorization": f"token {token}"}))
         assert "started" in status, status
+        assert_loopback_only(port)
         executed = engine.run("exec", name, "jupyter", "nbconvert", "--to", "notebook", "--execute", "--stdout",
                               str(path_analysis.NOTEBOOK.relative_to(REPO_ROOT)), check=False, timeout=300)
         assert executed.returncode == 0, executed.stderr[-3000:]
@@ -183,10 +197,12 @@ def test_the_superset_image_starts_answers_health_and_logs_its_admin_in(images, 
     """The Superset image with compose's variables and a fresh /data volume: its first start
     (schema, admin, roles) ends in a server that answers /health and logs the admin in."""
     port = free_port()
-    env = service_env(compose, "superset", settings, SUPERSET_PORT=str(port))
+    env = service_env(compose, "superset", settings, SUPERSET_PORT=str(port), SUPERSET_BIND="127.0.0.1")
     with container(engine, images["superset"], [], env, {str(tmp_path): CONTAINER_DATA},
                    compose["services"]["superset"]) as name:
         assert answers(f"http://127.0.0.1:{port}/health", 240, name, engine) == b"OK"
+        assert_loopback_only(port)
+        assert (tmp_path / "secret_key").stat().st_mode & 0o777 == 0o600  # its own key, generated on first start
         login = urllib.request.Request(
             f"http://127.0.0.1:{port}/api/v1/security/login", method="POST",
             headers={"Content-Type": "application/json"},

@@ -119,6 +119,23 @@ def test_every_service_listens_on_loopback_only(stack):
     assert all(c.laddr.ip in ("127.0.0.1", "::ffff:127.0.0.1") for c in listening), listening
 
 
+def test_the_runtime_dir_and_its_secrets_are_this_users_only(stack, settings):
+    """Keys and data under the runtime dir: the dir 0700, the S3 credentials and (when Superset
+    runs) its key and metadata 0600; no process of the stack has a password in its argv."""
+    from pathlib import Path
+
+    runtime = Path(settings.runtime_dir)
+    mode = lambda path: path.stat().st_mode & 0o777  # noqa: E731
+    assert mode(runtime) == 0o700
+    assert mode(runtime / "seaweedfs" / "s3.json") == 0o600
+    for secret in ("superset.db", "secret_key"):
+        if (runtime / "superset" / secret).exists():
+            assert mode(runtime / "superset" / secret) == 0o600, secret
+    for process in filter(None, map(stack.process, stack.services)):
+        for member in (process, *process.children(recursive=True)):
+            assert "--password" not in member.cmdline(), member.cmdline()
+
+
 def test_a_taken_port_is_refused_with_its_owner(settings, tmp_path):
     """A second stack aimed at a port something else holds names the port and the owner."""
     from conf.settings import Settings

@@ -75,3 +75,34 @@ def test_the_same_prefix_gives_the_same_uuids_and_another_prefix_other_ones():
     uuids = lambda files: {f["uuid"] for p, f in files.items() if "uuid" in f and not p.startswith("databases/")}  # noqa: E731
     assert uuids(first) == uuids(again) and not uuids(first) & uuids(other)
     assert {f["schema"] for p, f in first.items() if p.startswith("datasets/")} == {"demo_gold", "demo_ops"}
+
+
+def load_superset_config(monkeypatch, tmp_path, key: str | None) -> dict:
+    import runpy
+
+    from conf.settings import REPO_ROOT
+
+    monkeypatch.setenv("SUPERSET_METADATA_DB", str(tmp_path / "superset.db"))
+    if key is None:
+        monkeypatch.delenv("SUPERSET_SECRET_KEY", raising=False)
+    else:
+        monkeypatch.setenv("SUPERSET_SECRET_KEY", key)
+    return runpy.run_path(str(REPO_ROOT / "conf" / "superset" / "superset_config.py"))
+
+
+def test_superset_refuses_a_published_or_short_secret_key(monkeypatch, tmp_path):
+    import pytest
+
+    for published in ("local-stack-only-change-me-0f3c9a", "CHANGE_ME_TO_A_COMPLEX_RANDOM_SECRET", "short"):
+        with pytest.raises(RuntimeError, match="SUPERSET_SECRET_KEY"):
+            load_superset_config(monkeypatch, tmp_path, published)
+    assert load_superset_config(monkeypatch, tmp_path, "k" * 40)["SECRET_KEY"] == "k" * 40
+
+
+def test_without_a_key_each_install_generates_its_own_kept_private(monkeypatch, tmp_path):
+    first = load_superset_config(monkeypatch, tmp_path, None)["SECRET_KEY"]
+    assert len(first) >= 48 and (tmp_path / "secret_key").stat().st_mode & 0o777 == 0o600
+    assert load_superset_config(monkeypatch, tmp_path, "")["SECRET_KEY"] == first  # the next start signs the same
+    other = tmp_path / "other"
+    other.mkdir()
+    assert load_superset_config(monkeypatch, other, None)["SECRET_KEY"] != first
