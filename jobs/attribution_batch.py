@@ -25,7 +25,7 @@ from jobs.bronze_sink import AppendOnce, merge_ranges
 from jobs.commits import first_line, retry_on_conflict
 from jobs.compaction import ActiveDayCompaction
 from jobs.gold_merge import merge_source, merge_sql
-from jobs.poison import find_culprits, selection_sql
+from jobs.poison import canary_value, find_culprits, selection_sql, systemic
 from jobs.stream_progress import ProgressRecorder, progress_row, write_progress
 from jobs.transforms import (
     overflow_audit,
@@ -184,6 +184,10 @@ class AttributionBatch:
         log.warning(f"batch {batch_id}: failed {self.poison_attempts} times the same way ({error}); "
                     "isolating the records that cause it ...")
         started = time.monotonic()
+        if self._canary_fails(batch):
+            log.warning(f"batch {batch_id}: a dry run of a known-good record fails too: an outage, not poison; "
+                        "the batch is retried whole")
+            return
         coordinates = sorted((r.topic, r.partition, r.offset) for r in batch.select("topic", "partition", "offset")
                              .collect())
         culprits, trials = find_culprits(coordinates, lambda subset: self._fails(batch, subset))
@@ -191,13 +195,29 @@ class AttributionBatch:
             log.warning(f"batch {batch_id}: isolation gave up after {trials} dry runs (no small set of records "
                         "reproduces the failure); the batch is retried whole")
             return
+        if systemic(coordinates, culprits):
+            log.warning(f"batch {batch_id}: each of its {len(coordinates)} records fails alone: an outage, not "
+                        "poison; the batch is retried whole")
+            return
         self.isolated[batch_id] = (culprits, error)
         log.warning(f"batch {batch_id}: {len(culprits)} record(s) isolated in {trials} dry runs, "
                     f"{time.monotonic() - started:.1f}s: {culprits[:5]}")
 
+    def _canary_fails(self, batch) -> bool:
+        """Does a dry run of a made-up valid impression (jobs/poison.py: canary_value), in the
+        batch's own shape, raise?"""
+        now = datetime.now(timezone.utc)
+        values = {"key": b"lakehouse-canary", "value": canary_value(now.timestamp()),
+                  "topic": "lakehouse-canary", "partition": 0, "offset": 0, "timestamp": now, "timestampType": 0}
+        canary = batch.sparkSession.createDataFrame([tuple(values.get(f.name) for f in batch.schema.fields)],
+                                                    batch.schema)
+        return self._dry_run_fails(canary)
+
     def _fails(self, batch, subset: list[tuple[str, int, int]]) -> bool:
         """Does a dry run (everything but the commits) of these records raise?"""
-        records = batch.where(selection_sql(subset, "topic", "partition", "offset"))
+        return self._dry_run_fails(batch.where(selection_sql(subset, "topic", "partition", "offset")))
+
+    def _dry_run_fails(self, records) -> bool:
         parsed = self.prepare(records, self.limits)
         try:
             totals = self._read(parsed)

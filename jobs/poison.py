@@ -5,10 +5,17 @@ nobody foresaw) would otherwise be retried forever: every restart replays it. Th
 streaming job (AttributionBatch) bisects the batch with dry runs — everything but the
 commits — until it holds the records that fail on their own, then processes the rest
 and sends those to Bronze and to the audit as PROCESSING_ERROR.
+
+A failure that is not the records' fault (S3 credentials revoked, a disk full, a catalog
+answering errors) must never be taken for poison: it would send good records out of Gold
+and out of every replay. So before bisecting, a dry run of a canary — a valid impression
+made up for the purpose — must pass, and a result that blames every record of the batch
+is refused. Either way the batch is an outage: it is retried whole.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 
 Coordinate = tuple[str, int, int]  # (topic, partition, offset)
@@ -44,6 +51,26 @@ def find_culprits(records: Sequence[Coordinate], fails: Callable[[list[Coordinat
         if trials > max_trials or len(culprits) > max_culprits:
             return None, trials
     return sorted(culprits), trials
+
+
+def systemic(records: Sequence[Coordinate], culprits: Sequence[Coordinate]) -> bool:
+    """Bisection that blames every record of a batch of several found no poison: whatever
+    fails, fails for all of them."""
+    return len(records) > 1 and len(culprits) == len(records)
+
+
+def canary_value(now_seconds: float) -> bytes:
+    """A valid impression at `now_seconds`, as a Kafka value: the known-good record a dry run
+    must get through before any record of a failing batch is called poison. Its ids say what
+    it is; it is never committed."""
+    millis = int(now_seconds * 1000)
+    stamp = f"{millis:012x}"
+    return json.dumps({
+        "event_id": "lakehouse-canary", "event_type": "IMPRESSION", "event_timestamp": now_seconds,
+        "impression_id": f"{stamp[:8]}-{stamp[8:]}-7000-8000-000000000000", "campaign_id": "lakehouse-canary",
+        "creative_id": "lakehouse-canary", "user_id": "lakehouse-canary", "geo_country": "US", "platform": "web",
+        "bid_price": 0.01, "conversion_value": 0.0, "meta_pixels": {}, "schema_version": 1,
+    }).encode()
 
 
 def selection_sql(records: Sequence[Coordinate], topic: str = "kafka_topic", partition: str = "kafka_partition",

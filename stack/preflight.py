@@ -39,16 +39,25 @@ def http_answers(url: str, timeout: float = 3.0) -> bool:
     return http_status(url, timeout) is not None
 
 
+def http_healthy(url: str, timeout: float = 3.0) -> bool:
+    """True when `url` answers without a server error. A 4xx is not held against a service
+    here: this probe is anonymous, and an S3 store or a catalog with authentication refuses
+    it while working. Credentials that stopped working show in the job's canary instead
+    (jobs/poison.py)."""
+    status = http_status(url, timeout)
+    return status is not None and status < 500
+
+
 def problems(settings: Settings, services: tuple[str, ...]) -> list[str]:
     checks = {
         "kafka": (lambda: tcp_reachable(settings.kafka_bootstrap_servers),
                   f"Kafka not reachable at {settings.kafka_bootstrap_servers} (KAFKA_BOOTSTRAP_SERVERS)"),
-        "s3": (lambda: http_answers(settings.s3_endpoint),
-               f"S3 store not reachable at {settings.s3_endpoint} (S3_ENDPOINT)"),
-        "catalog": (lambda: http_answers(f"{settings.catalog_uri.rstrip('/')}/v1/config"),
-                    f"Iceberg REST catalog not reachable at {settings.catalog_uri} (CATALOG_URI)"),
-        "trino": (lambda: http_answers(f"{settings.trino_url}/v1/info"),
-                  f"Trino not reachable at {settings.trino_url} (TRINO_HOST, TRINO_PORT)"),
+        "s3": (lambda: http_healthy(settings.s3_endpoint),
+               f"S3 store not reachable or failing at {settings.s3_endpoint} (S3_ENDPOINT)"),
+        "catalog": (lambda: http_healthy(f"{settings.catalog_uri.rstrip('/')}/v1/config"),
+                    f"Iceberg REST catalog not reachable or failing at {settings.catalog_uri} (CATALOG_URI)"),
+        "trino": (lambda: http_healthy(f"{settings.trino_url}/v1/info"),
+                  f"Trino not reachable or failing at {settings.trino_url} (TRINO_HOST, TRINO_PORT)"),
     }
     return [message for name in services for check, message in [checks[name]] if not check()]
 

@@ -138,6 +138,43 @@ def test_a_batch_that_keeps_failing_has_its_poison_record_isolated(spark, tables
     assert_gold_matches(gold_rows(spark, "SELECT * FROM replayed"), expected.gold)
 
 
+def test_a_failure_that_hits_every_record_is_an_outage_not_poison(spark, tables):
+    """A storage or credentials failure fails every dry run, a canary's too: the batch is
+    retried whole, no record goes to PROCESSING_ERROR, and once the failure ends the batch
+    commits like any other. (Before the canary, all 5 records were isolated as poison.)"""
+    from pyspark.sql import functions as F
+
+    from jobs.transforms import parse_records, with_validation
+
+    tag = f"s{uuid.uuid4().hex[:6]}-"
+    records = tagged([record(event("IMPRESSION", "e1", 0), 10, 0), record(event("CLICK", "c1", 5), 10, 1),
+                      record(event("CONVERSION", "v1", 9), 10, 2), record(event("IMPRESSION", "e2", 0,
+                                                                                   impression_id="imp-2"), 10, 3)], tag)
+    outage = {"on": True}
+
+    def prepare_during_an_outage(batch, limits):  # every read fails while the outage lasts
+        parsed = with_validation(parse_records(batch), limits)
+        return parsed.withColumn("event_id", F.raise_error(F.lit("storage unavailable"))) if outage["on"] else parsed
+
+    apply = batch_function(tables, f"hostile-{tag}", poison_attempts=2, prepare=prepare_during_an_outage)
+    frame = kafka_frame(spark, records, topic=f"hostile-{tag}")
+    for _ in range(4):  # past the poison threshold: still the whole batch, still failing
+        with pytest.raises(Exception, match="storage unavailable"):
+            apply(frame, 0)
+    assert not apply.isolated
+    assert spark.sql(f"SELECT count(*) FROM {tables.audit} WHERE kafka_topic = 'hostile-{tag}'").first()[0] == 0
+    outage["on"] = False
+    apply(frame, 0)
+    assert_every_record_accounted_for(spark, tables, records, tag)  # the oracle's audit: no PROCESSING_ERROR
+
+
+def test_a_batch_where_each_record_fails_alone_is_not_all_poison():
+    from jobs.poison import systemic
+
+    batch = [("t", 0, offset) for offset in range(5)]
+    assert systemic(batch, batch) and not systemic(batch, batch[:1]) and not systemic(batch[:1], batch[:1])
+
+
 def test_a_new_writer_rereading_the_topic_appends_no_record_twice(spark, tables):
     """A checkpoint deleted or moved: the new one starts at batch 0 and re-reads records the
     tables hold. Bronze and the audit key on Kafka offsets, not on (writer, batch id)."""
