@@ -82,6 +82,8 @@ BRONZE, GOLD, AUDIT, RULES = DEFAULT_TABLES.bronze, DEFAULT_TABLES.gold, DEFAULT
 WRITER_PROPERTY = "lakehouse.writer-id"
 RANGES_PROPERTY = "lakehouse.kafka-ranges"
 BATCH_RANGES_PROPERTY = "lakehouse.kafka-batch-ranges"
+# Bronze's table property naming the one job that writes the table set (jobs/writer_lease.py).
+LEASE_PROPERTY = "lakehouse.writer-lease"
 # Table property of a table jobs/replay_job.py wrote (its value: the Bronze replayed), so a
 # later replay may drop it and nothing else.
 REPLAY_PROPERTY = "lakehouse.replay-of"

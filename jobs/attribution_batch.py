@@ -143,6 +143,11 @@ class AttributionBatch:
         self.busy = threading.Lock()  # held while a batch runs: a graceful stop waits for it
         self.progress_lock = threading.Lock()  # one ops.stream_progress write at a time
         self.stopping = False
+        self.lease = None  # the job's WriterLease (jobs/writer_lease.py): checked before each commit
+
+    def before_commit(self) -> None:
+        if self.lease is not None:
+            self.lease.check()
 
     def record_progress(self, spark) -> int:
         """Write the progress events received so far to ops.stream_progress. Events whose
@@ -287,6 +292,7 @@ class AttributionBatch:
                 topics = {topic for topic, _ in ranges}
                 audit = audit.unionByName(overflow_audit(overflowed, parsed, topics.pop() if len(topics) == 1 else None,
                                                          self.limits.max_touches))
+            self.before_commit()
             if (rejected or overflow) and "audit" in self.sinks:
                 timed("audit", lambda: self.append_once(audit, self.tables.audit, ranges))
             # Gold before Bronze: what users see lands first (docs/design.md §5). Each commit is
@@ -294,6 +300,7 @@ class AttributionBatch:
             if "gold" in self.sinks:
                 timed("gold", lambda: self.merge_gold(spark, parsed, batch_id, days, most_copies))
             if "bronze" in self.sinks:
+                self.before_commit()
                 timed("bronze", lambda: self.append_once(bronze, self.tables.bronze, ranges))
             if "gold" in self.sinks and self.compaction is not None:
                 self.compaction.note(days)
@@ -356,4 +363,7 @@ class AttributionBatch:
 
 
 def writer_id_for(checkpoint: str) -> str:
-    return "attribution-" + hashlib.sha1(checkpoint.encode()).hexdigest()[:12]
+    """The writer's id: one per checkpoint, however it is spelled (jobs/checkpoint_lock.py)."""
+    from jobs.checkpoint_lock import normalised
+
+    return "attribution-" + hashlib.sha1(normalised(checkpoint).encode()).hexdigest()[:12]

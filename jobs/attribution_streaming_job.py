@@ -5,7 +5,8 @@
     make attribution ARGS='--trigger available-now'
 
 The wiring: the batch function (jobs/attribution_batch.py), the Kafka source, where a
-new checkpoint starts, one job per checkpoint (jobs/checkpoint_lock.py) and the supervisor
+new checkpoint starts, one job per checkpoint (jobs/checkpoint_lock.py) and per table set
+(jobs/writer_lease.py), and the supervisor
 that restarts a failed query and stops on a signal (jobs/stream_supervisor.py).
 Exactly-once effect: Bronze and audit appends record the Kafka offset ranges they hold in
 the Iceberg snapshot summary and append no record twice, whatever the checkpoint says
@@ -26,11 +27,12 @@ from conf.settings import Settings, get_settings
 from conf.tables import Tables, ensure_tables
 from jobs.attribution_batch import AttributionBatch, writer_id_for
 from jobs.bronze_sink import committed_ranges, resume_offsets
-from jobs.checkpoint_lock import CheckpointLock
+from jobs.checkpoint_lock import CheckpointLock, normalised
 from jobs.cli import job_parser, start_spark
 from jobs.compaction import ActiveDayCompaction
 from jobs.stream_progress import ProgressRecorder
 from jobs.stream_supervisor import JOB_SERVICES, supervise
+from jobs.writer_lease import WriterLease
 from stack.kafka_admin import topic_partitions
 from stack.preflight import problems, require
 
@@ -151,6 +153,18 @@ def attribute(args: argparse.Namespace, settings: Settings, after_phase: Callabl
                                       tuple(s.strip() for s in args.sinks.split(",")), settings.validation_limits,
                                       settings.poison_batch_attempts, lambda: not problems(settings, JOB_SERVICES),
                                       after_phase=after_phase)
+    batch_function.lease = WriterLease(spark, tables.bronze, batch_function.writer_id, normalised(args.checkpoint))
+    if note := batch_function.lease.acquire():
+        log.info(note)
+    try:
+        run_query(spark, settings, args, tables, rules, batch_function)
+    finally:
+        batch_function.lease.release()
+    return batch_function
+
+
+def run_query(spark, settings: Settings, args: argparse.Namespace, tables: Tables, rules,
+              batch_function: AttributionBatch) -> None:
     offsets = starting_offsets(spark, settings, args, tables)
     batch_function.recorder = ProgressRecorder()
     if "gold" in batch_function.sinks and args.compact_every > 0:
@@ -172,7 +186,6 @@ def attribute(args: argparse.Namespace, settings: Settings, after_phase: Callabl
 
     supervise(spark, settings, batch_function, start_query, progress_every=args.progress_every,
               max_restarts=args.max_restarts, restart_wait=args.restart_wait)
-    return batch_function
 
 
 if __name__ == "__main__":

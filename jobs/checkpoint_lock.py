@@ -19,8 +19,9 @@ from pathlib import Path
 
 
 def normalised(checkpoint: str) -> str:
-    """A local checkpoint as an absolute path (two spellings, one lock); URIs as given."""
-    return checkpoint if "://" in checkpoint else str(Path(checkpoint).resolve())
+    """A local checkpoint as an absolute path (two spellings, one lock); a URI without its
+    trailing slashes (s3a://b/c/ and s3a://b/c are one checkpoint)."""
+    return checkpoint.rstrip("/") if "://" in checkpoint else str(Path(checkpoint).resolve())
 
 
 class CheckpointLock:
@@ -43,7 +44,8 @@ class CheckpointLock:
             raise SystemExit(
                 f"error: checkpoint {self.checkpoint} is in use by another attribution job "
                 f"(pid {owner.get('pid', '?')} on {owner.get('host', '?')}, started {owner.get('started', '?')}); "
-                f"stop that job (kill {owner.get('pid', '<pid>')}) or give this one another --checkpoint") from None
+                f"stop that job (kill {owner.get('pid', '<pid>')}); a second pipeline needs tables of its own "
+                "(--table-prefix), not only another --checkpoint (jobs/writer_lease.py)") from None
         previous = self._owner(handle)
         handle.seek(0)
         handle.truncate()

@@ -93,6 +93,9 @@ def supervise(spark, settings: Settings, batch_function: AttributionBatch, start
             except Exception as error:  # noqa: BLE001 - decided below: stop, restart or re-raise
                 if batch_function.stopping:  # a batch refused while stopping ends the query with an error
                     break
+                if batch_function.lease is not None and batch_function.lease.lost:
+                    raise SystemExit(f"error: {batch_function.lease.lost}; this job stopped without committing "
+                                     "its batch") from None
                 failures = 1 if len(batch_function.history) > batches_before else failures + 1
                 if failures > max_restarts:
                     raise

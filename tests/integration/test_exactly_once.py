@@ -51,7 +51,7 @@ def killed_run(stack, spark, settings, tmp_path_factory):
     # Random SIGKILLs of the whole process group: the first run once a batch has committed (a
     # second job is tried on its checkpoint meanwhile), the others at a random moment of
     # their first batch, between any two of its commits.
-    second = None
+    second = other = None
     while len(kills) < 5:  # each restart costs a JVM start (~30 s): five kills, no more
         restarted = time.monotonic()
         job = scenario.start()
@@ -60,8 +60,16 @@ def killed_run(stack, spark, settings, tmp_path_factory):
                 job.kill()  # drained (or stuck) before we could kill it: never leave it holding the checkpoint
                 break
             recovery.append(time.monotonic() - restarted)  # restart -> first batch committed
-            second = subprocess.run([SPARK_SUBMIT, JOB, *scenario.args()], cwd=REPO_ROOT, env=scenario.env,
-                                    capture_output=True, text=True, timeout=180)
+            # Meanwhile two more jobs at once: one on its checkpoint (the checkpoint lock refuses
+            # it), one on a checkpoint of its own over the same tables (the writer lease does).
+            tries = {name: subprocess.Popen([SPARK_SUBMIT, JOB, *scenario.args(), *extra], cwd=REPO_ROOT,
+                                            env=scenario.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                            text=True)
+                     for name, extra in (("second", []),
+                                         ("other", ["--checkpoint", str(scenario.work / "other-checkpoint")]))}
+            outputs = {name: p.communicate(timeout=240) for name, p in tries.items()}
+            second, other = (subprocess.CompletedProcess(p.args, p.returncode, *outputs[name])
+                             for name, p in tries.items())
         else:
             if not job.wait_for_output("attribution job:", timeout=180):
                 job.kill()
@@ -84,7 +92,7 @@ def killed_run(stack, spark, settings, tmp_path_factory):
     print(f"\nkill test: {len(kills)} kills; restart -> first batch committed: "
           + ", ".join(f"{seconds:.1f}s" for seconds in recovery))
     yield {"scenario": scenario, "tables": scenario.tables, "expected": scenario.expected(), "kills": kills,
-           "sigterm": sigterm, "second": second, "resumed": resumed.stdout, "logs": logs}
+           "sigterm": sigterm, "second": second, "other": other, "resumed": resumed.stdout, "logs": logs}
     scenario.cleanup(spark)
 
 
@@ -119,6 +127,17 @@ def test_a_second_job_on_a_running_jobs_checkpoint_is_refused(killed_run):
 def test_a_moved_checkpoint_resumes_from_bronze_and_loses_nothing(killed_run):
     """Bronze and Gold hold the traffic sent after the move (the checks above include it)."""
     assert "new checkpoint over tables that hold" in killed_run["resumed"], killed_run["resumed"][-2000:]
+
+
+def test_a_second_job_on_the_same_tables_with_its_own_checkpoint_is_refused(killed_run):
+    """Before the writer lease it ran beside the first and appended every record to Bronze
+    twice (5,210 records, Bronze 5,211 duplicates); Bronze exactly once is checked above."""
+    other = killed_run["other"]
+    assert other is not None, "the topic drained before a second job could be tried"
+    output = other.stdout + other.stderr
+    assert other.returncode != 0
+    assert "are written by another attribution job (checkpoint" in output and "Traceback" not in output, \
+        output[-3000:]
 
 
 def test_sigterm_stops_after_the_running_batch_with_exit_0(killed_run):

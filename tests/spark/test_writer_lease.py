@@ -1,0 +1,53 @@
+"""One job per table set, whatever its checkpoint (jobs/writer_lease.py), on a real Iceberg
+table: a second writer is refused while the first holds the lease, takes it once it is
+given back or lapsed, and the first, finding it taken, stops before its next commit. The
+whole job refusing a second checkpoint over running tables: tests/integration/test_exactly_once.py."""
+
+from __future__ import annotations
+
+import os
+import socket
+
+import pytest
+
+from jobs.writer_lease import LEASE_SECONDS, Lease, LeaseLost, LeaseRefused, WriterLease, holder_alive
+
+
+def test_a_second_writer_is_refused_until_the_first_gives_the_lease_back(spark, tables):
+    first = WriterLease(spark, tables.bronze, "attribution-first", "s3a://bucket/checkpoints/first")
+    second = WriterLease(spark, tables.bronze, "attribution-second", "/tmp/it's/another")
+    assert first.acquire(settle_seconds=0) is None
+    try:
+        with pytest.raises(LeaseRefused, match="written by another attribution job .checkpoint s3a://bucket/"):
+            second.acquire(settle_seconds=0)
+    finally:
+        first.release()
+    assert second.acquire(settle_seconds=0) is None  # given back: no wait
+    assert second.current().checkpoint == "/tmp/it's/another"  # a quote survives the SQL literal
+    second.release()
+    assert second.current() is None
+
+
+def test_a_writer_whose_lease_was_taken_stops_before_its_next_commit(spark, tables):
+    first = WriterLease(spark, tables.bronze, "attribution-first", "/tmp/first")
+    first.acquire(settle_seconds=0)
+    first.stopped.set()  # no renewal thread in the way: the lease is taken over by hand below
+    lapsed = Lease("attribution-other", "/tmp/other", "another-host", 1, None, 0.0)
+    spark.sql(f"ALTER TABLE {tables.bronze} SET TBLPROPERTIES ('lakehouse.writer-lease'='{lapsed.to_json()}')")
+    first.check()  # nothing noticed yet
+    first.renew()
+    with pytest.raises(LeaseLost, match="taken by another job"):
+        first.check()
+    first.release()
+    assert first.current() == lapsed  # not its lease: left as it is
+
+
+def test_a_lease_binds_while_fresh_and_its_holder_on_this_host_runs():
+    host, now = socket.gethostname(), 1_000_000.0
+    mine = Lease("w", "/c", host, os.getpid(), None, now)
+    assert holder_alive(mine, now + 1, host)
+    assert not holder_alive(mine, now + LEASE_SECONDS + 1, host)  # lapsed
+    assert holder_alive(Lease("w", "/c", "elsewhere", 1, None, now), now + 1, host)  # another host: trusted until it lapses
+    assert not holder_alive(Lease("w", "/c", host, os.getpid(), 7, now), now + 1, host, start_of=lambda pid: 8)
+    assert not holder_alive(Lease("w", "/c", host, 2 ** 22 + 1, None, now), now + 1, host, start_of=lambda pid: None)
+    assert Lease.from_json(mine.to_json()) == mine and Lease.from_json("not a lease") is None
