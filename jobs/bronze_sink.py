@@ -8,8 +8,9 @@ range the table holds so far (RANGES_PROPERTY, cumulative) and the batch's own r
 (BATCH_RANGES_PROPERTY); the next append drops records already covered. A batch's range
 per partition is [its smallest offset, its largest]: a Kafka source reads contiguous offset
 ranges (offsets it skips hold no record: transaction markers, compacted ones). The newest
-snapshot carrying the property is the only one needed, and table maintenance never
-expires it (jobs/maintenance_job.py). A table written before the property existed has
+snapshot carrying the property among the current snapshot's ancestors is the only one
+needed (found by parent links, never by commit time), and table maintenance never expires
+it (jobs/maintenance_job.py). A table written before the property existed has
 its ranges read from its rows once.
 """
 
@@ -82,10 +83,34 @@ def exclusion_sql(ranges: Ranges) -> str:
     return f"NOT ({' OR '.join(terms)})" if terms else "true"
 
 
-def latest_ranges_sql(table: str) -> str:
+def nearest_marked_ancestor(current: int | None, snapshots: dict[int, tuple[int | None, bool]]) -> int | None:
+    """The newest snapshot carrying the ranges among `current` and its ancestors (by parent
+    links, not by commit time: a clock set back or a table rolled back orders commit times
+    otherwise), or None. `snapshots`: snapshot id -> (parent id, carries the ranges)."""
+    seen = set()
+    while current is not None and current in snapshots and current not in seen:
+        seen.add(current)
+        parent, marked = snapshots[current]
+        if marked:
+            return current
+        current = parent
+    return None
+
+
+def marked_snapshot(spark, table: str) -> int | None:
+    """The snapshot whose ranges describe the table as it is now (nearest_marked_ancestor)."""
+    main = spark.sql(f"SELECT snapshot_id FROM {table}.refs WHERE name = 'main'").first()
+    if main is None:
+        return None
+    snapshots = {row.snapshot_id: (row.parent_id, row.marked) for row in spark.sql(
+        f"SELECT snapshot_id, parent_id, summary['{RANGES_PROPERTY}'] IS NOT NULL AS marked "
+        f"FROM {table}.snapshots").collect()}
+    return nearest_marked_ancestor(main.snapshot_id, snapshots)
+
+
+def ranges_of_snapshot_sql(table: str, snapshot_id: int) -> str:
     return (f"SELECT summary['{RANGES_PROPERTY}'] AS ranges, summary['{BATCH_RANGES_PROPERTY}'] AS batch "
-            f"FROM {table}.snapshots WHERE summary['{RANGES_PROPERTY}'] IS NOT NULL "
-            "ORDER BY committed_at DESC, snapshot_id DESC LIMIT 1")
+            f"FROM {table}.snapshots WHERE snapshot_id = {int(snapshot_id)}")
 
 
 def ranges_from_rows_sql(table: str) -> str:
@@ -105,7 +130,8 @@ def rows_to_ranges(rows: Iterable) -> Ranges:
 
 def committed_ranges(spark, table: str) -> tuple[Ranges, Ranges]:
     """(every range the table holds, the ranges of its last streaming append)."""
-    row = spark.sql(latest_ranges_sql(table)).first()
+    marked = marked_snapshot(spark, table)
+    row = spark.sql(ranges_of_snapshot_sql(table, marked)).first() if marked is not None else None
     if row is not None:
         return from_json(row.ranges), from_json(row.batch)
     return rows_to_ranges(spark.sql(ranges_from_rows_sql(table)).collect()), {}

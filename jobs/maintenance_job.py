@@ -27,7 +27,7 @@ from datetime import datetime, timedelta, timezone
 from functools import partial
 
 from conf.settings import CATALOG_NAME, Settings, get_settings
-from conf.tables import RANGES_PROPERTY, Tables
+from conf.tables import Tables
 from jobs.cli import job_parser, job_session
 from jobs.commits import is_commit_conflict, retry_on_conflict
 from jobs.compaction import (
@@ -58,22 +58,20 @@ def gold_compaction_sql(gold: str) -> str:
                                    extra={"delete-file-threshold": "1", "remove-dangling-deletes": "true"})
 
 
-def expirable_snapshots_sql(table: str, older_than: datetime, retain_last: int) -> str:
+def expirable_snapshots_sql(table: str, older_than: datetime, retain_last: int, keep: int | None = None) -> str:
     """Snapshots to expire: older than the cutoff, not among the newest `retain_last`, and
-    not the newest snapshot carrying the streaming job's offset ranges — a restarted job
-    reads them to append no Kafka record twice (jobs/bronze_sink.py), however long ago it stopped."""
+    not `keep` — the snapshot whose offset ranges describe the table (jobs/bronze_sink.py:
+    marked_snapshot): a restarted job reads them to append no Kafka record twice, however
+    long ago it stopped."""
+    kept = f"\n  AND snapshot_id <> {int(keep)}" if keep is not None else ""
     return f"""
 WITH ranked AS (
-  SELECT snapshot_id, committed_at, summary['{RANGES_PROPERTY}'] IS NOT NULL AS has_ranges,
-         row_number() OVER (ORDER BY committed_at DESC) AS newest_rank,
-         row_number() OVER (PARTITION BY summary['{RANGES_PROPERTY}'] IS NOT NULL
-                            ORDER BY committed_at DESC, snapshot_id DESC) AS ranges_rank
+  SELECT snapshot_id, committed_at, row_number() OVER (ORDER BY committed_at DESC) AS newest_rank
   FROM {table}.snapshots
 )
 SELECT snapshot_id FROM ranked
 WHERE committed_at < {timestamp_sql(older_than)}
-  AND newest_rank > {retain_last}
-  AND NOT (has_ranges AND ranges_rank = 1)
+  AND newest_rank > {retain_last}{kept}
 ORDER BY snapshot_id""".strip()
 
 
@@ -114,7 +112,10 @@ class Step:
 
 def expire_statement(table: str, older_than: datetime, retain_last: int, spark) -> str | None:
     """expire_snapshots for the snapshots chosen by expirable_snapshots_sql, or None."""
-    ids = [row.snapshot_id for row in spark.sql(expirable_snapshots_sql(table, older_than, retain_last)).collect()]
+    from jobs.bronze_sink import marked_snapshot
+
+    ids = [row.snapshot_id for row in spark.sql(
+        expirable_snapshots_sql(table, older_than, retain_last, marked_snapshot(spark, table))).collect()]
     return expire_snapshots_sql(table, ids) if ids else None
 
 

@@ -44,6 +44,17 @@ def test_a_new_checkpoint_resumes_at_the_start_of_bronzes_last_batch():
     assert resume_offsets(committed, last_batch, "other", range(3)) is None
 
 
+def test_the_ranges_come_from_the_nearest_marked_ancestor_not_the_newest_commit():
+    from jobs.bronze_sink import nearest_marked_ancestor
+
+    # 1 <- 2 (marked) <- 3 (a compaction, unmarked) <- 4 (marked, rolled back: not an ancestor of 3's line)
+    snapshots = {1: (None, True), 2: (1, True), 3: (2, False), 4: (2, True)}
+    assert nearest_marked_ancestor(3, snapshots) == 2
+    assert nearest_marked_ancestor(4, snapshots) == 4
+    assert nearest_marked_ancestor(9, snapshots) is None  # an expired current: read the rows instead
+    assert nearest_marked_ancestor(2, {2: (3, False), 3: (2, False)}) is None  # a loop ends
+
+
 def test_bisection_finds_each_poison_record_within_its_budget():
     records = [("t", 0, offset) for offset in range(1000)]
     poison = {("t", 0, 17), ("t", 0, 900)}

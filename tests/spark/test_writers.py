@@ -1,7 +1,9 @@
-"""One job per table set, whatever its checkpoint (jobs/writer_lease.py), on a real Iceberg
-table: a second writer is refused while the first holds the lease, takes it once it is
-given back or lapsed, and the first, finding it taken, stops before its next commit. The
-whole job refusing a second checkpoint over running tables: tests/integration/test_exactly_once.py."""
+"""Who wrote the tables, on real Iceberg tables. One job per table set, whatever its
+checkpoint (jobs/writer_lease.py): a second writer is refused while the first holds the
+lease, takes it once it is given back or lapsed, and the first, finding it taken, stops
+before its next commit (the whole job refusing a second checkpoint over running tables:
+tests/integration/test_exactly_once.py). And the offset ranges a restarted job trusts
+come from the current snapshot's ancestry, not from the newest commit time."""
 
 from __future__ import annotations
 
@@ -51,3 +53,25 @@ def test_a_lease_binds_while_fresh_and_its_holder_on_this_host_runs():
     assert not holder_alive(Lease("w", "/c", host, os.getpid(), 7, now), now + 1, host, start_of=lambda pid: 8)
     assert not holder_alive(Lease("w", "/c", host, 2 ** 22 + 1, None, now), now + 1, host, start_of=lambda pid: None)
     assert Lease.from_json(mine.to_json()) == mine and Lease.from_json("not a lease") is None
+
+
+def test_after_a_rollback_the_ranges_are_the_current_snapshots_and_nothing_is_lost(spark, tables):
+    """Bronze rolled back past an append (an operator undoing a bad batch): the ranges are
+    those of the snapshot now current, so the records of the undone append are appended
+    again when re-read. By newest commit time they counted as held and were dropped."""
+    import uuid
+
+    from jobs.bronze_sink import AppendOnce, committed_ranges, marked_snapshot
+
+    table = f"lakehouse.{tables.prefix}bronze.rollback_{uuid.uuid4().hex[:6]}"
+    spark.sql(f"CREATE TABLE {table} (kafka_topic STRING, kafka_partition INT, kafka_offset BIGINT) USING iceberg")
+    rows = lambda first, last: spark.createDataFrame(  # noqa: E731
+        [("t", 0, offset) for offset in range(first, last + 1)], "kafka_topic string, kafka_partition int, kafka_offset long")
+    AppendOnce("w")(rows(0, 9), table, {("t", 0): [[0, 9]]})
+    kept = marked_snapshot(spark, table)
+    AppendOnce("w")(rows(10, 19), table, {("t", 0): [[10, 19]]})
+    spark.sql(f"CALL lakehouse.system.rollback_to_snapshot('{table.removeprefix('lakehouse.')}', {kept})")
+    assert committed_ranges(spark, table)[0] == {("t", 0): [[0, 9]]}
+    assert AppendOnce("w2")(rows(0, 19), table, {("t", 0): [[0, 19]]}) == 10  # 10 held, 10 appended again
+    offsets = sorted(r.kafka_offset for r in spark.table(table).collect())
+    assert offsets == list(range(20))
