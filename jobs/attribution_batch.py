@@ -8,12 +8,14 @@ failing records isolated (jobs/poison.py). docs/design.md §5 states the guarant
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import re
 import threading
 import time
 from collections.abc import Callable
 from datetime import datetime, timezone
+from pathlib import Path
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
@@ -136,6 +138,7 @@ class AttributionBatch:
         self.history: list[dict] = []  # one entry per batch: records and seconds per phase
         self.max_event_times: dict[int, datetime] = {}
         self.failures: dict[int, tuple[str, int, str]] = {}  # batch id -> (signature, count, error line)
+        self.failure_file: Path | None = None  # where the counts outlive the process (keep_failures_in)
         self.isolated: dict[int, tuple[list[tuple[str, int, int]], str]] = {}  # batch id -> (coordinates, error)
         self.recorder: ProgressRecorder | None = None
         self.compaction: ActiveDayCompaction | None = None  # in-job compaction of the Gold days being written
@@ -144,6 +147,27 @@ class AttributionBatch:
         self.progress_lock = threading.Lock()  # one ops.stream_progress write at a time
         self.stopping = False
         self.lease = None  # the job's WriterLease (jobs/writer_lease.py): checked before each commit
+
+    def keep_failures_in(self, path: Path) -> None:
+        """Count a failing batch's attempts in `path` too: a job restarted by systemd or
+        compose after giving up (or after a kill) goes on counting where it stopped, so the
+        batch is isolated after POISON_BATCH_ATTEMPTS attempts in all, not per process."""
+        self.failure_file = path
+        try:
+            saved = json.loads(path.read_text())
+            self.failures = {int(batch): (signature, int(count), line) for batch, (signature, count, line) in saved.items()}
+        except FileNotFoundError:
+            pass
+        except (ValueError, TypeError) as error:
+            log.warning(f"poison counts in {path} unreadable ({error}); counting from 0")
+
+    def _save_failures(self) -> None:
+        if self.failure_file is None:
+            return
+        self.failure_file.parent.mkdir(parents=True, exist_ok=True)
+        partial = self.failure_file.with_name(self.failure_file.name + ".partial")
+        partial.write_text(json.dumps({str(batch): list(value) for batch, value in self.failures.items()}))
+        partial.replace(self.failure_file)
 
     def before_commit(self) -> None:
         if self.lease is not None:
@@ -176,8 +200,10 @@ class AttributionBatch:
                 signature = failure_signature(error)
                 count = failed[1] + 1 if failed and failed[0] == signature else 1
                 self.failures = {batch_id: (signature, count, first_line(error))}
+                self._save_failures()
                 raise
-            self.failures.pop(batch_id, None)
+            if self.failures.pop(batch_id, None) is not None:
+                self._save_failures()
             self.isolated.pop(batch_id, None)
 
     def _isolate(self, batch, batch_id: int, error: str) -> None:

@@ -128,6 +128,10 @@ def run(args: argparse.Namespace, after_phase: Callable[[str], None] = lambda ph
     """The job: preflight, the checkpoint's lock, then `attribute`. `after_phase` is called
     after each phase of every batch (tests crash the driver there)."""
     settings = get_settings()
+    if not 1 <= settings.poison_batch_attempts <= args.max_restarts:
+        raise SystemExit(f"error: POISON_BATCH_ATTEMPTS={settings.poison_batch_attempts} with --max-restarts "
+                         f"{args.max_restarts}: a failing batch is isolated after POISON_BATCH_ATTEMPTS attempts, "
+                         "each a restart, so the job would give up first; use 1..--max-restarts")
     require(settings, *JOB_SERVICES)
     lock = CheckpointLock(args.checkpoint, Path(settings.runtime_dir) / "locks")
     if note := lock.acquire():
@@ -153,6 +157,7 @@ def attribute(args: argparse.Namespace, settings: Settings, after_phase: Callabl
                                       tuple(s.strip() for s in args.sinks.split(",")), settings.validation_limits,
                                       settings.poison_batch_attempts, lambda: not problems(settings, JOB_SERVICES),
                                       after_phase=after_phase)
+    batch_function.keep_failures_in(Path(settings.runtime_dir) / "locks" / f"failures-{batch_function.writer_id}.json")
     batch_function.lease = WriterLease(spark, tables.bronze, batch_function.writer_id, normalised(args.checkpoint))
     if note := batch_function.lease.acquire():
         log.info(note)

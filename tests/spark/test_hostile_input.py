@@ -138,6 +138,36 @@ def test_a_batch_that_keeps_failing_has_its_poison_record_isolated(spark, tables
     assert_gold_matches(gold_rows(spark, "SELECT * FROM replayed"), expected.gold)
 
 
+def test_poison_counts_outlive_the_process(spark, tables, tmp_path):
+    """Two failures in one job, one in the next (a restarter started it after the first gave
+    up): the batch is isolated on the next attempt, as if one process had seen all three."""
+    from pyspark.sql import functions as F
+
+    from jobs.transforms import parse_records, with_validation
+
+    tag = f"q{uuid.uuid4().hex[:6]}-"
+    records = tagged([record(event("IMPRESSION", "e1", 0), 10, 0), record(event("CLICK", "poison", 5), 10, 1)], tag)
+
+    def prepare_with_a_bug(batch, limits):
+        parsed = with_validation(parse_records(batch), limits)
+        return parsed.withColumn("event_id", F.when(F.col("event_id") == "poison",
+                                                    F.raise_error(F.lit("injected failure"))).otherwise(F.col("event_id")))
+
+    frame = kafka_frame(spark, records, topic=f"hostile-{tag}")
+    counts = tmp_path / "failures.json"
+    for failures in (2, 1):  # the first process, then the restarted one
+        apply = batch_function(tables, f"hostile-{tag}", poison_attempts=3, prepare=prepare_with_a_bug)
+        apply.keep_failures_in(counts)
+        for _ in range(failures):
+            with pytest.raises(Exception, match="injected failure"):
+                apply(frame, 0)
+    apply(frame, 0)
+    expected = attribute([r for r in records if r["offset"] != 1])
+    expected.audit[(0, 1)] = "PROCESSING_ERROR"
+    assert_every_record_accounted_for(spark, tables, records, tag, expected)
+    assert json.loads(counts.read_text()) == {}  # the batch committed: nothing left to count
+
+
 def test_a_failure_that_hits_every_record_is_an_outage_not_poison(spark, tables):
     """A storage or credentials failure fails every dry run, a canary's too: the batch is
     retried whole, no record goes to PROCESSING_ERROR, and once the failure ends the batch

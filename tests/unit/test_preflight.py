@@ -63,3 +63,13 @@ def test_the_streaming_job_stops_before_spark_when_the_catalog_is_down():
     assert "Iceberg REST catalog not reachable or failing at http://127.0.0.1:3" in result.stderr
     assert "S3 store not reachable" in result.stderr and "Kafka not reachable" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_the_streaming_job_refuses_a_poison_threshold_it_would_never_reach():
+    """Each failed attempt of a batch is a restart of the query: with more attempts than
+    restarts the job would give up before isolating anything."""
+    env = {"POISON_BATCH_ATTEMPTS": "6", "PATH": "/usr/bin:/bin"}
+    result = subprocess.run([sys.executable, "jobs/attribution_streaming_job.py", "--max-restarts", "5"],
+                            cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert "POISON_BATCH_ATTEMPTS=6 with --max-restarts 5" in result.stderr
