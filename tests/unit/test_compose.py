@@ -128,7 +128,7 @@ def test_containers_get_the_local_stacks_variable_names_and_defaults(compose):
     the setting's default."""
     fields = Settings.model_fields
     spark_own = {"SPARK_CONF_DIR"}
-    project = {"spark", "rollups", "maintenance", "jupyter", "superset"}  # the services that run the project's code
+    project = {"spark", "attribution", "rollups", "maintenance", "jupyter", "superset"}  # the project's code
     for name in project:
         for variable, value in compose["services"][name]["environment"].items():
             if variable in spark_own:
@@ -167,7 +167,10 @@ def test_compose_builds_what_make_images_builds(compose):
     for image in built.values():
         assert image.dockerfile.exists() and image.default_base.startswith("python:3.11")
     run_from_spark_image = {name for name, s in compose["services"].items() if s["image"] == built["spark"].tag}
-    assert run_from_spark_image == {"spark", "rollups", "maintenance", "jupyter"}
+    assert run_from_spark_image == {"spark", "attribution", "rollups", "maintenance", "jupyter"}
+    # The streaming job is restarted when it gives up, and given time to commit its batch on a stop.
+    assert compose["services"]["attribution"]["restart"] == "unless-stopped"
+    assert compose["services"]["attribution"]["command"][:2] == ["spark-submit", "jobs/attribution_streaming_job.py"]
     # Without an init process, PID 1 (`sleep`, a shell) ignores SIGTERM: each stop waits for SIGKILL.
     assert all(compose["services"][name].get("init") for name in run_from_spark_image | {"superset"})
 
@@ -195,3 +198,19 @@ def test_a_missing_container_engine_is_named_with_how_to_install_one():
 
     with pytest.raises(StackError, match="no-such-engine is not installed .*apt-get install podman"):
         Engine(Settings(container_engine="no-such-engine"))
+
+
+def test_the_systemd_unit_restarts_the_job_on_failure_and_stops_it_with_sigterm():
+    """The documented restarter: `make attribution` (a target that exists), restarted on a
+    non-zero exit only (a SIGTERM stop exits 0), with time for the running batch to commit."""
+    import configparser
+    import re
+
+    unit = configparser.ConfigParser(strict=False, interpolation=None)
+    unit.read(REPO_ROOT / "conf" / "systemd" / "attribution-streaming.service")
+    service = unit["Service"]
+    assert service["ExecStart"].endswith("make attribution")
+    target = service["ExecStart"].split()[-1]
+    assert re.search(rf"^{target}:.*\n\t.*jobs/attribution_streaming_job.py", (REPO_ROOT / "Makefile").read_text(), re.M)
+    assert service["Restart"] == "on-failure" and service["KillSignal"] == "SIGTERM"
+    assert int(service["TimeoutStopSec"]) >= 120
