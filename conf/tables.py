@@ -61,6 +61,10 @@ class Tables:
         return self._name("ops", "stream_progress")
 
     @property
+    def offset_gaps(self) -> str:
+        return self._name("ops", "kafka_offset_gaps")
+
+    @property
     def dim_campaigns(self) -> str:
         return self._name("dims", "dim_campaigns")
 
@@ -82,6 +86,9 @@ BRONZE, GOLD, AUDIT, RULES = DEFAULT_TABLES.bronze, DEFAULT_TABLES.gold, DEFAULT
 WRITER_PROPERTY = "lakehouse.writer-id"
 RANGES_PROPERTY = "lakehouse.kafka-ranges"
 BATCH_RANGES_PROPERTY = "lakehouse.kafka-batch-ranges"
+# ... and the id of the topic those ranges were read from: a topic deleted and created again
+# under its name gets another id and restarts its offsets (jobs/offset_continuity.py).
+TOPIC_IDS_PROPERTY = "lakehouse.kafka-topic-ids"
 # Bronze's table property naming the one job that writes the table set (jobs/writer_lease.py).
 LEASE_PROPERTY = "lakehouse.writer-lease"
 # Table property of a table jobs/replay_job.py wrote (its value: the Bronze replayed), so a
@@ -291,13 +298,37 @@ def stream_progress_ddl(table: str) -> str:
             "PARTITIONED BY (days(batch_timestamp))\nTBLPROPERTIES ('format-version'='2')")
 
 
+# ops.kafka_offset_gaps: Kafka offsets the job could not read as they were (jobs/offset_continuity.py).
+OFFSET_GAP_CAUSES = ("RETENTION", "TOPIC_RECREATED", "OFFSETS_BACKWARDS")
+OFFSET_GAP_COLUMNS = (
+    ("detected_at", "TIMESTAMP", ""),
+    ("kafka_topic", "STRING", ""),
+    ("topic_id", "STRING", "id of the topic when detected"),
+    ("kafka_partition", "INT", ""),
+    ("first_offset", "BIGINT", "first offset of the range concerned"),
+    ("last_offset", "BIGINT", "last offset of the range concerned"),
+    ("records_lost", "BIGINT", "records deleted before the job read them; null when unknown"),
+    ("cause", "STRING", "one of " + ", ".join(OFFSET_GAP_CAUSES)),
+    ("action", "STRING", "CONTINUED or STOPPED"),
+    ("writer_id", "STRING", ""),
+    ("detail", "STRING", ""),
+)
+
+
+def offset_gaps_ddl(table: str) -> str:
+    columns = ",\n".join(f"  {name} {kind}" + (f" COMMENT '{comment}'" if comment else "")
+                          for name, kind, comment in OFFSET_GAP_COLUMNS)
+    return f"CREATE TABLE IF NOT EXISTS {table} (\n{columns}\n) USING iceberg\nTBLPROPERTIES ('format-version'='2')"
+
+
 def ensure_tables(spark, tables: Tables = DEFAULT_TABLES) -> AttributionRules:
     """Create what is missing (idempotent) and return the rules in force."""
     for namespace in tables.namespaces:
         spark.sql(f"CREATE NAMESPACE IF NOT EXISTS {namespace}")
     for ddl in (bronze_ddl(tables), gold_ddl(tables), audit_ddl(tables), rules_ddl(tables),
                 stream_progress_ddl(tables.stream_progress), performance_rollup_ddl(tables),
-                disposition_rollup_ddl(tables), attribution_models_ddl(tables), attribution_model_fit_ddl(tables)):
+                disposition_rollup_ddl(tables), attribution_models_ddl(tables), attribution_model_fit_ddl(tables),
+                offset_gaps_ddl(tables.offset_gaps)):
         spark.sql(ddl)
     if "impression_id_day" not in spark.table(tables.gold).columns:
         raise RuntimeError(

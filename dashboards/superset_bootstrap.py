@@ -73,11 +73,11 @@ class Chart:
 
 
 def big_number(key: str, title: str, view: str, metric, time_column: str | None, number_format: str,
-               extra_filters: tuple[dict, ...] = ()) -> Chart:
+               extra_filters: tuple[dict, ...] = (), width: int = 3) -> Chart:
     filters = [day_range(time_column)] if time_column else []
     return Chart(key, title, view, "big_number_total",
                  {"metric": metric, "y_axis_format": number_format, "header_font_size": 0.4,
-                  "subheader_font_size": 0.15, "subheader": ""}, 3, 30, [*filters, *extra_filters])
+                  "subheader_font_size": 0.15, "subheader": ""}, width, 30, [*filters, *extra_filters])
 
 
 def timeseries(key: str, title: str, view: str, x: str, metrics: list, width: int, viz: str = "echarts_timeseries_line",
@@ -136,10 +136,12 @@ OPS_CHARTS = [
     big_number("freshness", "Gold freshness (s)", "pipeline_health",
                sql_metric("max(gold_freshness_seconds)", "seconds"), None, ",.1f"),
     big_number("lag_now", "Kafka consumer lag (now)", "pipeline_health", sql_metric("max(kafka_lag)", "records"),
-               None, ",d"),
+               None, ",d", width=2),
+    big_number("records_lost", "Kafka records lost (offset gaps)", "pipeline_health",
+               sql_metric("max(kafka_records_lost)", "records"), None, ",d", width=2),
     big_number("click_before_impression", "Click-before-impression (fraud signal)", "audit_reasons_hourly",
                sql_metric("coalesce(sum(events), 0)", "events"), "hour", ",d",
-               (where("reason = 'CLICK_BEFORE_IMPRESSION'"),)),
+               (where("reason = 'CLICK_BEFORE_IMPRESSION'"),), width=2),
     timeseries("latency_per_batch", "End-to-end latency per batch", "stream_batches", "batch_end_time",
                [sql_metric("max(end_to_end_latency_seconds)", "latency (s)")], 6, extra_filters=(BATCHES_WITH_INPUT,)),
     timeseries("lag_per_partition", "Kafka consumer lag per partition", "stream_partition_lag", "batch_timestamp",
@@ -156,7 +158,7 @@ OPS_CHARTS = [
                [sql_metric("sum(null_keys)", "null keys"), sql_metric("sum(mismatched_keys)", "mismatched keys")], 6,
                grain="PT1H"),
 ]
-OPS_ROWS = [["latency", "freshness", "lag_now", "click_before_impression"], ["latency_per_batch", "lag_per_partition"],
+OPS_ROWS = [["latency", "freshness", "lag_now", "records_lost", "click_before_impression"], ["latency_per_batch", "lag_per_partition"],
             ["throughput", "batch_duration"], ["audit_reasons", "kafka_keys"]]
 
 

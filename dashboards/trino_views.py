@@ -66,6 +66,7 @@ def placeholders(prefix: str = "") -> dict[str, str]:
         "audit": tables.audit,
         "attribution_models": tables.attribution_models,
         "stream_progress": tables.stream_progress,
+        "offset_gaps": tables.offset_gaps,
         "gold_namespace": f"{CATALOG_NAME}.{prefix}gold",
         "ops_namespace": f"{CATALOG_NAME}.{prefix}ops",
         "dim_campaigns": tables.dim_campaigns,

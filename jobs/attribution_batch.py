@@ -27,6 +27,7 @@ from jobs.bronze_sink import AppendOnce, merge_ranges
 from jobs.commits import first_line, retry_on_conflict
 from jobs.compaction import ActiveDayCompaction
 from jobs.gold_merge import merge_source, merge_sql
+from jobs.offset_continuity import gaps_in_batch, jumps, record_gaps
 from jobs.poison import canary_value, find_culprits, selection_sql, systemic
 from jobs.stream_progress import ProgressRecorder, progress_row, write_progress
 from jobs.transforms import (
@@ -147,6 +148,9 @@ class AttributionBatch:
         self.progress_lock = threading.Lock()  # one ops.stream_progress write at a time
         self.stopping = False
         self.lease = None  # the job's WriterLease (jobs/writer_lease.py): checked before each commit
+        # {partition: earliest offset} of the topic now, asked when a batch starts past what
+        # Bronze holds (jobs/offset_continuity.py); None: not checked.
+        self.earliest_offsets: Callable[[], dict[int, tuple[int, int]]] | None = None
 
     def keep_failures_in(self, path: Path) -> None:
         """Count a failing batch's attempts in `path` too: a job restarted by systemd or
@@ -305,6 +309,7 @@ class AttributionBatch:
                 return
             if totals["max_event_time"] is not None:
                 self.max_event_times[batch_id] = totals["max_event_time"]
+            self.check_jumps(spark, ranges)
             bronze, audit = to_bronze(parsed), to_audit(parsed)
             if quarantine is not None:
                 bronze = bronze.unionByName(quarantined_bronze(quarantine))
@@ -345,6 +350,20 @@ class AttributionBatch:
             if overflowed is not None:
                 overflowed.unpersist()
             parsed.unpersist()
+
+    def check_jumps(self, spark, ranges) -> None:
+        """A batch that starts past what Bronze holds, over offsets Kafka no longer has:
+        retention deleted them before they were read. Recorded, and the batch goes on."""
+        if self.earliest_offsets is None or "bronze" not in self.sinks:
+            return
+        missing = jumps(self.append_once.held(spark, self.tables.bronze), ranges)
+        if not missing:
+            return
+        bounds = self.earliest_offsets()
+        gaps = gaps_in_batch(missing, {partition: low for partition, (low, _) in bounds.items()})
+        topic_ids = self.append_once.topic_ids
+        record_gaps(spark, self.tables.offset_gaps, gaps, next(iter(topic_ids.values()), None), "CONTINUED",
+                    self.writer_id)
 
     def overflowed(self, spark, parsed, days: list) -> tuple[int, DataFrame | None]:
         """The most copies the batch brings one impression, and the derived rows whose

@@ -26,14 +26,15 @@ from pathlib import Path
 from conf.settings import Settings, get_settings
 from conf.tables import Tables, ensure_tables
 from jobs.attribution_batch import AttributionBatch, writer_id_for
-from jobs.bronze_sink import committed_ranges, resume_offsets
+from jobs.bronze_sink import committed_ranges, committed_state, resume_offsets
 from jobs.checkpoint_lock import CheckpointLock, normalised
 from jobs.cli import job_parser, start_spark
 from jobs.compaction import ActiveDayCompaction
+from jobs.offset_continuity import gaps_at_start, record_gaps
 from jobs.stream_progress import ProgressRecorder
 from jobs.stream_supervisor import JOB_SERVICES, supervise
 from jobs.writer_lease import WriterLease
-from stack.kafka_admin import topic_partitions
+from stack.kafka_admin import topic_partitions, topic_state
 from stack.preflight import problems, require
 
 log = logging.getLogger(__name__)
@@ -47,13 +48,15 @@ def checkpoint_is_new(spark, checkpoint: str) -> bool:
     return not (fs.exists(offsets) and len(fs.listStatus(offsets)) > 0)
 
 
-def starting_offsets(spark, settings: Settings, args: argparse.Namespace, tables: Tables) -> str:
+def starting_offsets(spark, settings: Settings, args: argparse.Namespace, tables: Tables,
+                     recreated: bool = False) -> str:
     """--starting-offsets, or with 'auto': for a new checkpoint over a Bronze that already holds
     records of the topic (a checkpoint deleted or moved), resume where Bronze's last append
-    began; else earliest. An old checkpoint ignores it (Spark resumes from its offset log)."""
+    began; else (and for a topic recreated since) earliest. An old checkpoint ignores it
+    (Spark resumes from its offset log)."""
     if args.starting_offsets != "auto":
         return args.starting_offsets
-    if "bronze" not in args.sinks or not checkpoint_is_new(spark, args.checkpoint):
+    if "bronze" not in args.sinks or recreated or not checkpoint_is_new(spark, args.checkpoint):
         return "earliest"
     committed, last_batch = committed_ranges(spark, tables.bronze)
     partitions = topic_partitions(settings.kafka_bootstrap_servers, args.topic) or 0
@@ -76,6 +79,9 @@ def kafka_source(spark, settings: Settings, topic: str, starting_offsets: str, m
         .option("subscribe", topic)
         .option("startingOffsets", starting_offsets)
         .option("includeHeaders", "false")
+        # Offsets retention deleted before they were read are recorded in ops.kafka_offset_gaps
+        # and the job goes on from the earliest offset there is (jobs/offset_continuity.py).
+        .option("failOnDataLoss", "false")
         .option("kafkaConsumer.pollTimeoutMs", timeout_ms)
         .option("kafka.default.api.timeout.ms", timeout_ms)
         .option("kafka.request.timeout.ms", str(min(int(timeout_ms), 30_000)))
@@ -168,9 +174,38 @@ def attribute(args: argparse.Namespace, settings: Settings, after_phase: Callabl
     return batch_function
 
 
+def check_continuity(spark, settings: Settings, args: argparse.Namespace, tables: Tables,
+                     batch_function: AttributionBatch) -> bool:
+    """Bronze's offsets against the topic as it is (jobs/offset_continuity.py): records and
+    logs every gap, stops on a recreated topic under an old checkpoint, and tells Bronze's
+    dedup the topic's id. True when the topic was recreated (read it from its start)."""
+    state = topic_state(settings.kafka_bootstrap_servers, args.topic)
+    if state is None or "bronze" not in batch_function.sinks:
+        return False
+    topic_id, bounds = state
+    held, _, held_ids = committed_state(spark, tables.bronze)
+    gaps = gaps_at_start(args.topic, held, held_ids.get(args.topic), topic_id, bounds)
+    recreated = any(gap.cause in ("TOPIC_RECREATED", "OFFSETS_BACKWARDS") for gap in gaps)
+    if recreated and not checkpoint_is_new(spark, args.checkpoint):
+        record_gaps(spark, tables.offset_gaps, gaps, topic_id, "STOPPED", batch_function.writer_id)
+        raise SystemExit(
+            f"error: topic {args.topic} was deleted and created again (or its offsets went back): checkpoint "
+            f"{args.checkpoint} holds the old topic's offsets and would skip the new topic's first records. Move the "
+            f"checkpoint away and start again: the job then reads the new topic from its start, and {tables.bronze} "
+            f"keeps the old topic's records (recorded in {tables.offset_gaps})")
+    record_gaps(spark, tables.offset_gaps, gaps, topic_id, "CONTINUED", batch_function.writer_id)
+    batch_function.append_once.topic_ids = {args.topic: topic_id}
+    if recreated:
+        batch_function.append_once.forgotten.add(args.topic)
+    batch_function.earliest_offsets = lambda: (topic_state(settings.kafka_bootstrap_servers, args.topic)
+                                               or (None, {}))[1]
+    return recreated
+
+
 def run_query(spark, settings: Settings, args: argparse.Namespace, tables: Tables, rules,
               batch_function: AttributionBatch) -> None:
-    offsets = starting_offsets(spark, settings, args, tables)
+    recreated = check_continuity(spark, settings, args, tables, batch_function)
+    offsets = starting_offsets(spark, settings, args, tables, recreated)
     batch_function.recorder = ProgressRecorder()
     if "gold" in batch_function.sinks and args.compact_every > 0:
         batch_function.compaction = ActiveDayCompaction(tables.gold, args.compact_every)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 
-from conf.tables import BATCH_RANGES_PROPERTY, RANGES_PROPERTY, WRITER_PROPERTY
+from conf.tables import BATCH_RANGES_PROPERTY, RANGES_PROPERTY, TOPIC_IDS_PROPERTY, WRITER_PROPERTY
 
 # {(topic, partition): [[first, last], ...]}: inclusive offset intervals, sorted, disjoint
 # and not adjacent (merged).
@@ -109,8 +109,8 @@ def marked_snapshot(spark, table: str) -> int | None:
 
 
 def ranges_of_snapshot_sql(table: str, snapshot_id: int) -> str:
-    return (f"SELECT summary['{RANGES_PROPERTY}'] AS ranges, summary['{BATCH_RANGES_PROPERTY}'] AS batch "
-            f"FROM {table}.snapshots WHERE snapshot_id = {int(snapshot_id)}")
+    return (f"SELECT summary['{RANGES_PROPERTY}'] AS ranges, summary['{BATCH_RANGES_PROPERTY}'] AS batch, "
+            f"summary['{TOPIC_IDS_PROPERTY}'] AS topic_ids FROM {table}.snapshots WHERE snapshot_id = {int(snapshot_id)}")
 
 
 def ranges_from_rows_sql(table: str) -> str:
@@ -128,13 +128,23 @@ def rows_to_ranges(rows: Iterable) -> Ranges:
     return merge_ranges({(row.topic, row.partition): [[row.first, row.last]] for row in rows})
 
 
-def committed_ranges(spark, table: str) -> tuple[Ranges, Ranges]:
-    """(every range the table holds, the ranges of its last streaming append)."""
+def committed_state(spark, table: str) -> tuple[Ranges, Ranges, dict[str, str]]:
+    """(every range the table holds, the ranges of its last streaming append, the id of the
+    topic they were read from, by topic name: {} before ids were recorded)."""
     marked = marked_snapshot(spark, table)
     row = spark.sql(ranges_of_snapshot_sql(table, marked)).first() if marked is not None else None
     if row is not None:
-        return from_json(row.ranges), from_json(row.batch)
-    return rows_to_ranges(spark.sql(ranges_from_rows_sql(table)).collect()), {}
+        return from_json(row.ranges), from_json(row.batch), json.loads(row.topic_ids or "{}")
+    return rows_to_ranges(spark.sql(ranges_from_rows_sql(table)).collect()), {}, {}
+
+
+def committed_ranges(spark, table: str) -> tuple[Ranges, Ranges]:
+    """(every range the table holds, the ranges of its last streaming append)."""
+    return committed_state(spark, table)[:2]
+
+
+def without_topics(ranges: Ranges, topics: set[str]) -> Ranges:
+    return {key: intervals for key, intervals in ranges.items() if key[0] not in topics}
 
 
 def resume_offsets(committed: Ranges, last_batch: Ranges, topic: str, partitions: Iterable[int]) -> dict | None:
@@ -164,12 +174,28 @@ class AppendOnce:
     def __init__(self, writer_id: str) -> None:
         self.writer_id = writer_id
         self.committed: dict[str, Ranges] = {}
+        # The ids of the topics this writer reads ({} when unknown): ranges recorded under
+        # another id are a deleted topic's and do not count (jobs/offset_continuity.py) ...
+        self.topic_ids: dict[str, str] = {}
+        # ... nor, until this writer records an id, those of topics found recreated by their
+        # offsets alone (tables written before ids were recorded).
+        self.forgotten: set[str] = set()
+        self.recorded_ids: dict[str, dict[str, str]] = {}
+
+    def held(self, spark, table: str) -> Ranges:
+        """The ranges `table` holds of the topics as they are now."""
+        if table not in self.committed:
+            ranges, _, recorded = committed_state(spark, table)
+            stale = {topic for topic, topic_id in self.topic_ids.items() if recorded.get(topic, topic_id) != topic_id}
+            stale |= {topic for topic in self.forgotten if topic not in recorded}
+            self.committed[table] = without_topics(ranges, stale)
+            self.recorded_ids[table] = {**recorded, **self.topic_ids}
+        return self.committed[table]
 
     def __call__(self, frame, table: str, batch_ranges: Ranges) -> int:
         """Appends and returns how many of the batch's records were already in the table
         (-1: all of them, nothing written)."""
-        if table not in self.committed:
-            self.committed[table] = committed_ranges(frame.sparkSession, table)[0]
+        self.held(frame.sparkSession, table)
         if covers(self.committed[table], batch_ranges):
             return -1
         done = overlap(self.committed[table], batch_ranges)
@@ -181,6 +207,7 @@ class AppendOnce:
              .option(f"snapshot-property.{WRITER_PROPERTY}", self.writer_id)
              .option(f"snapshot-property.{RANGES_PROPERTY}", to_json(cumulative))
              .option(f"snapshot-property.{BATCH_RANGES_PROPERTY}", to_json(batch_ranges))
+             .option(f"snapshot-property.{TOPIC_IDS_PROPERTY}", json.dumps(self.recorded_ids[table], sort_keys=True))
              .append())
         except Exception:
             self.committed.pop(table, None)

@@ -48,3 +48,25 @@ def kafka_ready(bootstrap: str, timeout_s: float = 3.0) -> bool:
         return True
     except KafkaException:
         return False
+
+
+def topic_state(bootstrap: str, topic: str, timeout_s: float = 15.0) -> tuple[str, dict[int, tuple[int, int]]] | None:
+    """(the topic's id, {partition: (earliest offset, next offset)}), or None if it does not
+    exist. The id changes when a topic is deleted and created again under its name; the
+    earliest offset moves up when retention deletes records."""
+    from confluent_kafka import KafkaException, TopicCollection, TopicPartition
+    from confluent_kafka.admin import OffsetSpec
+
+    admin = admin_client(bootstrap)
+    try:
+        description = admin.describe_topics(TopicCollection([topic]))[topic].result(timeout_s)
+    except KafkaException:
+        return None
+    partitions = [info.id for info in description.partitions]
+    bounds = {}
+    for spec, index in ((OffsetSpec.earliest(), 0), (OffsetSpec.latest(), 1)):
+        futures = admin.list_offsets({TopicPartition(topic, p): spec for p in partitions},
+                                     request_timeout=timeout_s)
+        for partition, future in futures.items():
+            bounds.setdefault(partition.partition, [0, 0])[index] = future.result(timeout_s).offset
+    return str(description.topic_id), {p: (low, high) for p, (low, high) in sorted(bounds.items())}

@@ -1,5 +1,5 @@
 -- One row, always (aggregates over empty tables give NULL): how far behind the
--- pipeline is right now. end_to_end_latency = now - latest event time in Bronze;
+-- pipeline is right now, and what it could not read. end_to_end_latency = now - latest event time in Bronze;
 -- gold_freshness = now - latest Gold update; kafka_lag = offsets behind latest after the
 -- last recorded batch (Spark commits no consumer-group offsets: the lag comes from
 -- ops.stream_progress). The maxima come from Iceberg's per-file column statistics (the
@@ -14,7 +14,9 @@ SELECT
   date_diff('millisecond', g.last_updated, current_timestamp) / 1e3 AS gold_freshness_seconds,
   p.last_batch_time,
   p.kafka_lag,
-  p.processed_rows_per_second
+  p.processed_rows_per_second,
+  k.kafka_offset_gaps,
+  k.kafka_records_lost
 FROM (SELECT max(data.event_timestamp.max) AS max_event_time, max(data.ingested_at.max) AS last_ingested_at
       FROM {bronze_partitions}) b
 CROSS JOIN (SELECT max(data.last_updated_ts.max) AS last_updated FROM {gold_partitions}) g
@@ -26,3 +28,10 @@ CROSS JOIN (
   FROM {stream_progress}
   WHERE num_input_rows > 0
 ) p
+-- Offsets the job could not read as they were (jobs/offset_continuity.py); a gap found
+-- again after a restart or a retried batch is one gap.
+CROSS JOIN (
+  SELECT count(*) AS kafka_offset_gaps, coalesce(sum(records_lost), 0) AS kafka_records_lost
+  FROM (SELECT DISTINCT kafka_topic, topic_id, kafka_partition, first_offset, last_offset, cause, records_lost
+        FROM {offset_gaps})
+) k
