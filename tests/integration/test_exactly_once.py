@@ -52,6 +52,7 @@ def killed_run(stack, spark, settings, tmp_path_factory):
     # second job is tried on its checkpoint meanwhile), the others at a random moment of
     # their first batch, between any two of its commits.
     second = other = None
+    positions = []  # where each random kill landed, printed with the summary
     while len(kills) < 5:  # each restart costs a JVM start (~30 s): five kills, no more
         restarted = time.monotonic()
         job = scenario.start()
@@ -76,9 +77,11 @@ def killed_run(stack, spark, settings, tmp_path_factory):
                 logs.append(job.log)
                 break
             time.sleep(rng.uniform(0.0, 20.0))  # a first batch takes 15-25 s here
+        landed = f"after {job.records_done():,} records committed; last line: {(list(job.log) or [''])[-1].strip()[:120]}"
         job.kill()
         logs.append(job.log)
         kills.append("random")
+        positions.append(landed)
     # The checkpoint moved away while the tables stay, and more traffic arrives: a new
     # checkpoint resumes where Bronze's last batch began (re-reading that batch, appending
     # none of it twice) and drains the rest.
@@ -90,7 +93,8 @@ def killed_run(stack, spark, settings, tmp_path_factory):
         sent.write(more.read_text())
     resumed = scenario.drain("--max-offsets-per-trigger", "100000")  # the rest in one batch: no kill is coming
     print(f"\nkill test: {len(kills)} kills; restart -> first batch committed: "
-          + ", ".join(f"{seconds:.1f}s" for seconds in recovery))
+          + ", ".join(f"{seconds:.1f}s" for seconds in recovery)
+          + "".join(f"\n  random kill {number}: {where}" for number, where in enumerate(positions, 1)))
     yield {"scenario": scenario, "tables": scenario.tables, "expected": scenario.expected(), "kills": kills,
            "sigterm": sigterm, "second": second, "other": other, "resumed": resumed.stdout, "logs": logs}
     scenario.cleanup(spark)

@@ -85,6 +85,51 @@ def test_hostile_records_get_the_oracles_verdict(spark):
     assert set(audit) == {2 * n + 1 for n, (_, _, reason) in enumerate(HOSTILE) if reason}
 
 
+def hostile_values():
+    """Kafka values a producer could send: arbitrary bytes, valid events with one field
+    replaced by any JSON value, extreme numbers, and valid events (so Gold has rows)."""
+    from hypothesis import strategies as st
+
+    json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False)
+                               | st.text(max_size=12), lambda inner: st.lists(inner, max_size=3), max_leaves=4)
+    kinds = st.sampled_from(["IMPRESSION", "CLICK", "CONVERSION"])
+    valid = st.builds(lambda kind, at: event(kind, f"e{kind[:2]}{at}", at), kinds, st.integers(-5, 60))
+    mutated = st.builds(lambda body, field, value: {**body, field: value}, valid,
+                        st.sampled_from(["event_id", "event_type", "event_timestamp", "impression_id", "user_id",
+                                         "bid_price", "conversion_value", "geo_country"]), json_values)
+    extreme = st.builds(lambda body, field, value: {**body, field: value}, valid,
+                        st.sampled_from(["event_timestamp", "bid_price", "conversion_value"]),
+                        st.sampled_from([1e308, -1e308, 2 ** 63, -(2 ** 63) - 1, 1e-320, 0, -0.0, 253402300800]))
+    return st.one_of(st.binary(max_size=60), mutated.map(json.dumps), extreme.map(json.dumps), valid.map(json.dumps))
+
+
+def test_arbitrary_bytes_mutated_events_and_extreme_numbers_get_the_oracles_verdict(spark):
+    """Hypothesis mixes, each through the engine's parse, validation and Gold derivation in
+    one Spark job: no example raises, and the audit and Gold equal the oracle's."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    from jobs.gold_merge import derive_gold
+    from jobs.transforms import parse_records, to_audit, to_touches, touches_by_impression, with_validation
+
+    @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow], database=None)
+    @given(values=st.lists(hostile_values(), min_size=1, max_size=10))
+    def check(values):
+        records = [record(value, 30, offset) for offset, value in enumerate(values)]
+        parsed = with_validation(parse_records(kafka_frame(spark, records))).persist()
+        try:
+            audit = {(0, row.kafka_offset): row.reason for row in to_audit(parsed).collect()}
+            derive_gold(touches_by_impression(to_touches(parsed)), AttributionRules()) \
+                .createOrReplaceTempView("hostile_gold")
+            expected = attribute(records)
+            assert audit == expected.audit
+            assert_gold_matches(gold_rows(spark, "SELECT * FROM hostile_gold"), expected.gold)
+        finally:
+            parsed.unpersist()
+
+    check()
+
+
 def test_one_batch_of_every_hostile_class_commits_and_loses_nothing(spark, tables):
     """The records that stopped the job (a UUIDv7 id past year 9999, an event before year 1
     as the batch's latest) and every other class, in one batch with valid events."""

@@ -132,3 +132,26 @@ def test_stack_down_never_signals_a_process_it_did_not_start(tmp_path):
         stranger.kill()
         stranger.wait()
     assert os.path.exists(stack.pid_file(service))
+
+
+@pytest.mark.parametrize("download", ["kafka", "iceberg_rest", "trino"])
+def test_a_cached_download_that_does_not_match_its_pin_is_refused_naming_the_file(tmp_path, download):
+    """Each pinned download, tampered with in the cache (a jar of the classpath, the Trino
+    tarball), stops the start before it is used, naming the file to delete."""
+    from conf.settings import Settings
+    from stack.launcher import Downloads, StackError, versions
+
+    pins = versions()
+    cache = tmp_path / "cache"
+    if download == "trino":
+        tampered = cache / "downloads" / f"trino-server-{pins['trino']['version']}.tar.gz"
+    else:
+        name = {"kafka": f"kafka-{pins['kafka']['version']}",
+                "iceberg_rest": f"iceberg-rest-{pins['iceberg_rest']['version']}"}[download]
+        (cache / name).mkdir(parents=True)
+        (cache / name / ".complete").touch()
+        tampered = cache / name / "some-library-1.0.jar"
+    tampered.parent.mkdir(parents=True, exist_ok=True)
+    tampered.write_bytes(b"not what was pinned")
+    with pytest.raises(StackError, match=rf"has SHA-256 .* but conf/versions.toml pins .*Delete {tampered.parent if download != 'trino' else tampered}"):
+        getattr(Downloads(Settings(cache_dir=str(cache))), download)()
