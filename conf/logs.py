@@ -12,7 +12,7 @@ import logging
 import sys
 
 # "__main__": a job run as a script (spark-submit jobs/x.py) logs under that name.
-PACKAGES = ("__main__", "jobs", "dims", "producers", "dashboards", "stack", "conf")
+PACKAGES = ("__main__", "jobs", "engine", "dims", "producers", "dashboards", "stack", "conf")
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 

@@ -80,16 +80,16 @@ class Tables:
 DEFAULT_TABLES = Tables()
 BRONZE, GOLD, AUDIT, RULES = DEFAULT_TABLES.bronze, DEFAULT_TABLES.gold, DEFAULT_TABLES.audit, DEFAULT_TABLES.rules
 
-# Snapshot summary properties of the streaming job's appends (jobs/bronze_sink.py): which
+# Snapshot summary properties of the streaming job's appends (engine/bronze_sink.py): which
 # writer (checkpoint) committed, every Kafka offset range the table holds so far, and the
 # appended batch's own ranges — a restarted job reads them to append no record twice.
 WRITER_PROPERTY = "lakehouse.writer-id"
 RANGES_PROPERTY = "lakehouse.kafka-ranges"
 BATCH_RANGES_PROPERTY = "lakehouse.kafka-batch-ranges"
 # ... and the id of the topic those ranges were read from: a topic deleted and created again
-# under its name gets another id and restarts its offsets (jobs/offset_continuity.py).
+# under its name gets another id and restarts its offsets (engine/offset_continuity.py).
 TOPIC_IDS_PROPERTY = "lakehouse.kafka-topic-ids"
-# Bronze's table property naming the one job that writes the table set (jobs/writer_lease.py).
+# Bronze's table property naming the one job that writes the table set (engine/writer_lease.py).
 LEASE_PROPERTY = "lakehouse.writer-lease"
 # Table property of a table jobs/replay_job.py wrote (its value: the Bronze replayed), so a
 # later replay may drop it and nothing else.
@@ -268,7 +268,7 @@ def rules_insert(rules: AttributionRules, tables: Tables = DEFAULT_TABLES) -> st
     )
 
 
-# ops.stream_progress, one row per micro-batch (jobs/stream_progress.py writes it):
+# ops.stream_progress, one row per micro-batch (engine/stream_progress.py writes it):
 # (column, type, comment).
 STREAM_PROGRESS_COLUMNS = (
     ("query_id", "STRING", ""),
@@ -298,7 +298,7 @@ def stream_progress_ddl(table: str) -> str:
             "PARTITIONED BY (days(batch_timestamp))\nTBLPROPERTIES ('format-version'='2')")
 
 
-# ops.kafka_offset_gaps: Kafka offsets the job could not read as they were (jobs/offset_continuity.py).
+# ops.kafka_offset_gaps: Kafka offsets the job could not read as they were (engine/offset_continuity.py).
 OFFSET_GAP_CAUSES = ("RETENTION", "TOPIC_RECREATED", "OFFSETS_BACKWARDS")
 OFFSET_GAP_COLUMNS = (
     ("detected_at", "TIMESTAMP", ""),

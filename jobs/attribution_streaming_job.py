@@ -4,13 +4,13 @@
     spark-submit jobs/attribution_streaming_job.py [--trigger available-now]
     make attribution ARGS='--trigger available-now'
 
-The wiring: the batch function (jobs/attribution_batch.py), the Kafka source, where a
-new checkpoint starts, one job per checkpoint (jobs/checkpoint_lock.py) and per table set
-(jobs/writer_lease.py), and the supervisor
-that restarts a failed query and stops on a signal (jobs/stream_supervisor.py).
+The wiring: the batch function (engine/attribution_batch.py), the Kafka source, where a
+new checkpoint starts, one job per checkpoint (engine/checkpoint_lock.py) and per table set
+(engine/writer_lease.py), and the supervisor
+that restarts a failed query and stops on a signal (engine/stream_supervisor.py).
 Exactly-once effect: Bronze and audit appends record the Kafka offset ranges they hold in
 the Iceberg snapshot summary and append no record twice, whatever the checkpoint says
-(jobs/bronze_sink.py); the Gold MERGE is idempotent by construction (jobs/gold_merge.py).
+(engine/bronze_sink.py); the Gold MERGE is idempotent by construction (engine/gold_merge.py).
 docs/design.md §5 states the guarantees.
 """
 
@@ -25,15 +25,15 @@ from pathlib import Path
 
 from conf.settings import Settings, get_settings
 from conf.tables import Tables, ensure_tables
-from jobs.attribution_batch import AttributionBatch, writer_id_for
-from jobs.bronze_sink import committed_ranges, committed_state, resume_offsets
-from jobs.checkpoint_lock import CheckpointLock, normalised
+from engine.attribution_batch import AttributionBatch, writer_id_for
+from engine.bronze_sink import committed_ranges, committed_state, resume_offsets
+from engine.checkpoint_lock import CheckpointLock, normalised
 from jobs.cli import job_parser, start_spark
-from jobs.compaction import ActiveDayCompaction
-from jobs.offset_continuity import gaps_at_start, record_gaps
-from jobs.stream_progress import ProgressRecorder
-from jobs.stream_supervisor import JOB_SERVICES, supervise
-from jobs.writer_lease import WriterLease
+from engine.compaction import ActiveDayCompaction
+from engine.offset_continuity import gaps_at_start, record_gaps
+from engine.stream_progress import ProgressRecorder
+from engine.stream_supervisor import JOB_SERVICES, supervise
+from engine.writer_lease import WriterLease
 from stack.kafka_admin import topic_partitions, topic_state
 from stack.preflight import problems, require
 
@@ -80,7 +80,7 @@ def kafka_source(spark, settings: Settings, topic: str, starting_offsets: str, m
         .option("startingOffsets", starting_offsets)
         .option("includeHeaders", "false")
         # Offsets retention deleted before they were read are recorded in ops.kafka_offset_gaps
-        # and the job goes on from the earliest offset there is (jobs/offset_continuity.py).
+        # and the job goes on from the earliest offset there is (engine/offset_continuity.py).
         .option("failOnDataLoss", "false")
         .option("kafkaConsumer.pollTimeoutMs", timeout_ms)
         .option("kafka.default.api.timeout.ms", timeout_ms)
@@ -176,7 +176,7 @@ def attribute(args: argparse.Namespace, settings: Settings, after_phase: Callabl
 
 def check_continuity(spark, settings: Settings, args: argparse.Namespace, tables: Tables,
                      batch_function: AttributionBatch) -> bool:
-    """Bronze's offsets against the topic as it is (jobs/offset_continuity.py): records and
+    """Bronze's offsets against the topic as it is (engine/offset_continuity.py): records and
     logs every gap, stops on a recreated topic under an old checkpoint, and tells Bronze's
     dedup the topic's id. True when the topic was recreated (read it from its start)."""
     state = topic_state(settings.kafka_bootstrap_servers, args.topic)

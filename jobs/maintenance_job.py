@@ -29,8 +29,8 @@ from functools import partial
 from conf.settings import CATALOG_NAME, Settings, get_settings
 from conf.tables import Tables
 from jobs.cli import job_parser, job_session
-from jobs.commits import is_commit_conflict, retry_on_conflict
-from jobs.compaction import (
+from engine.commits import is_commit_conflict, retry_on_conflict
+from engine.compaction import (
     TARGET_FILE_BYTES,
     options_sql,
     procedure_target,
@@ -60,7 +60,7 @@ def gold_compaction_sql(gold: str) -> str:
 
 def expirable_snapshots_sql(table: str, older_than: datetime, retain_last: int, keep: int | None = None) -> str:
     """Snapshots to expire: older than the cutoff, not among the newest `retain_last`, and
-    not `keep` — the snapshot whose offset ranges describe the table (jobs/bronze_sink.py:
+    not `keep` — the snapshot whose offset ranges describe the table (engine/bronze_sink.py:
     marked_snapshot): a restarted job reads them to append no Kafka record twice, however
     long ago it stopped."""
     kept = f"\n  AND snapshot_id <> {int(keep)}" if keep is not None else ""
@@ -112,7 +112,7 @@ class Step:
 
 def expire_statement(table: str, older_than: datetime, retain_last: int, spark) -> str | None:
     """expire_snapshots for the snapshots chosen by expirable_snapshots_sql, or None."""
-    from jobs.bronze_sink import marked_snapshot
+    from engine.bronze_sink import marked_snapshot
 
     ids = [row.snapshot_id for row in spark.sql(
         expirable_snapshots_sql(table, older_than, retain_last, marked_snapshot(spark, table))).collect()]

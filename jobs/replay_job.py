@@ -30,8 +30,8 @@ from datetime import datetime, timezone
 from conf.settings import CATALOG_NAME, ValidationLimits, get_settings
 from conf.tables import REPLAY_PROPERTY, AttributionRules, Tables, gold_ddl, load_rules
 from jobs.cli import job_parser, job_session
-from jobs.gold_merge import derive_gold
-from jobs.transforms import (
+from engine.gold_merge import derive_gold
+from engine.transforms import (
     parse_records,
     to_touches,
     touches_by_impression,

@@ -13,7 +13,7 @@ import sys
 from conf.settings import get_settings
 from conf.tables import Tables
 from jobs.cli import job_parser, job_session
-from jobs.gold_merge import GOLD_COLUMNS
+from engine.gold_merge import GOLD_COLUMNS
 
 COMPARED = tuple(c for c in GOLD_COLUMNS if c != "last_updated_ts")
 

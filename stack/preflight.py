@@ -43,7 +43,7 @@ def http_healthy(url: str, timeout: float = 3.0) -> bool:
     """True when `url` answers without a server error. A 4xx is not held against a service
     here: this probe is anonymous, and an S3 store or a catalog with authentication refuses
     it while working. Credentials that stopped working show in the job's canary instead
-    (jobs/poison.py)."""
+    (engine/poison.py)."""
     status = http_status(url, timeout)
     return status is not None and status < 500
 

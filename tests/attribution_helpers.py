@@ -69,8 +69,8 @@ def gold_rows(spark, frame_sql: str) -> dict[str, dict]:
 
 def compute_gold(spark, records: list[dict], rules: AttributionRules = AttributionRules()) -> dict[str, dict]:
     """The engine's transforms and Gold derivation on records, without Kafka or Iceberg."""
-    from jobs.gold_merge import derive_gold
-    from jobs.transforms import parse_records, to_touches, touches_by_impression, with_validation
+    from engine.gold_merge import derive_gold
+    from engine.transforms import parse_records, to_touches, touches_by_impression, with_validation
 
     view = "rules_under_test"
     batch = touches_by_impression(to_touches(with_validation(parse_records(kafka_frame(spark, records)))))
@@ -125,7 +125,7 @@ def drop_namespaces(spark, tables) -> None:
 
 
 def batch_function(tables, writer: str, **options):
-    from jobs.attribution_batch import AttributionBatch
+    from engine.attribution_batch import AttributionBatch
 
     return AttributionBatch(AttributionRules(), writer, tables, **options)
 

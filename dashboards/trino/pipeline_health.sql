@@ -28,7 +28,7 @@ CROSS JOIN (
   FROM {stream_progress}
   WHERE num_input_rows > 0
 ) p
--- Offsets the job could not read as they were (jobs/offset_continuity.py); a gap found
+-- Offsets the job could not read as they were (engine/offset_continuity.py); a gap found
 -- again after a restart or a retried batch is one gap.
 CROSS JOIN (
   SELECT count(*) AS kafka_offset_gaps, coalesce(sum(records_lost), 0) AS kafka_records_lost

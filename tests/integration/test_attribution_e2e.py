@@ -178,7 +178,7 @@ def test_a_quiet_pass_leaves_gold_without_delete_files_and_bronze_compacted(spar
 
 def test_the_newest_offset_ranges_survive_expiry(spark, pipeline_run):
     """A restarted job finds every offset Bronze holds in the newest snapshot with ranges."""
-    from jobs.bronze_sink import committed_ranges, merge_ranges
+    from engine.bronze_sink import committed_ranges, merge_ranges
 
     scenario = pipeline_run["scenario"]
     sent = merge_ranges(*({(scenario.topic, r["partition"]): [[r["offset"], r["offset"]]]} for r in scenario.records()))

@@ -9,7 +9,7 @@ import pytest
 
 from conf.tables import AttributionRules, Tables, ensure_tables
 from dashboards.trino_views import select_sql
-from jobs.attribution_batch import AttributionBatch
+from engine.attribution_batch import AttributionBatch
 from tests.attribution_helpers import drop_namespaces, event, kafka_frame, record
 
 pytestmark = pytest.mark.stack

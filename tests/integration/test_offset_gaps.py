@@ -1,4 +1,4 @@
-"""Kafka offsets that jump, on the local stack (jobs/offset_continuity.py). A topic drained
+"""Kafka offsets that jump, on the local stack (engine/offset_continuity.py). A topic drained
 once; then retention deletes records the job never read (delete_records, as retention
 does), and the job goes on, stating the loss in ops.kafka_offset_gaps and on Pipeline Ops;
 then the topic is deleted and created again: the old checkpoint is refused with a message

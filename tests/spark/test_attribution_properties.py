@@ -84,7 +84,7 @@ def relabel(records: list[dict], tag: str) -> list[dict]:
 @given(records=event_sets(), data=st.data())
 @settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 def test_any_order_and_batching_through_the_merge_gives_the_oracle(spark, tables, records, data):
-    from jobs.attribution_batch import AttributionBatch
+    from engine.attribution_batch import AttributionBatch
 
     assume(records)
     tag = uuid.uuid4().hex[:8]

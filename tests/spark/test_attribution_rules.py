@@ -165,7 +165,7 @@ INVALID = [  # (Kafka value, reason)
 
 def test_invalid_records_are_audited_not_attributed(spark):
     """Every case in one Spark job: record 2n is a valid impression of its own, 2n+1 the case."""
-    from jobs.transforms import parse_records, to_audit, to_bronze, with_validation
+    from engine.transforms import parse_records, to_audit, to_bronze, with_validation
     from tests.attribution_helpers import kafka_frame
 
     records = [r for n, (value, _) in enumerate(INVALID)

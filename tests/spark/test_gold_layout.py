@@ -11,7 +11,7 @@ import uuid
 import pytest
 
 from conf.tables import Tables, drop_gold_buckets, ensure_tables, gold_ddl, iceberg_table
-from jobs.compaction import active_gold_compaction_sql
+from engine.compaction import active_gold_compaction_sql
 from tests.attribution_helpers import (
     T0,
     assert_gold_matches,

@@ -71,7 +71,7 @@ HOSTILE = [
 
 def test_hostile_records_get_the_oracles_verdict(spark):
     """Every class at once (one Spark job): record 2k is a valid impression, 2k+1 the class."""
-    from jobs.transforms import parse_records, to_audit, with_validation
+    from engine.transforms import parse_records, to_audit, with_validation
 
     records = [r for number, (_, value, _) in enumerate(HOSTILE)
                for r in (record(event("IMPRESSION", f"e{number}", 0), 1, 2 * number), record(value, 2, 2 * number + 1))]
@@ -109,8 +109,8 @@ def test_arbitrary_bytes_mutated_events_and_extreme_numbers_get_the_oracles_verd
     from hypothesis import HealthCheck, given, settings
     from hypothesis import strategies as st
 
-    from jobs.gold_merge import derive_gold
-    from jobs.transforms import parse_records, to_audit, to_touches, touches_by_impression, with_validation
+    from engine.gold_merge import derive_gold
+    from engine.transforms import parse_records, to_audit, to_touches, touches_by_impression, with_validation
 
     @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow], database=None)
     @given(values=st.lists(hostile_values(), min_size=1, max_size=10))
@@ -152,7 +152,7 @@ def test_one_batch_of_every_hostile_class_commits_and_loses_nothing(spark, table
 def test_a_batch_that_keeps_failing_has_its_poison_record_isolated(spark, tables):
     from pyspark.sql import functions as F
 
-    from jobs.transforms import parse_records, with_validation
+    from engine.transforms import parse_records, with_validation
 
     tag = f"p{uuid.uuid4().hex[:6]}-"
     records = tagged([record(event("IMPRESSION", "e1", 0), 10, 0), record(event("CLICK", "poison", 5), 10, 1),
@@ -188,7 +188,7 @@ def test_poison_counts_outlive_the_process(spark, tables, tmp_path):
     up): the batch is isolated on the next attempt, as if one process had seen all three."""
     from pyspark.sql import functions as F
 
-    from jobs.transforms import parse_records, with_validation
+    from engine.transforms import parse_records, with_validation
 
     tag = f"q{uuid.uuid4().hex[:6]}-"
     records = tagged([record(event("IMPRESSION", "e1", 0), 10, 0), record(event("CLICK", "poison", 5), 10, 1)], tag)
@@ -219,7 +219,7 @@ def test_a_failure_that_hits_every_record_is_an_outage_not_poison(spark, tables)
     commits like any other. (Before the canary, all 5 records were isolated as poison.)"""
     from pyspark.sql import functions as F
 
-    from jobs.transforms import parse_records, with_validation
+    from engine.transforms import parse_records, with_validation
 
     tag = f"s{uuid.uuid4().hex[:6]}-"
     records = tagged([record(event("IMPRESSION", "e1", 0), 10, 0), record(event("CLICK", "c1", 5), 10, 1),
@@ -244,7 +244,7 @@ def test_a_failure_that_hits_every_record_is_an_outage_not_poison(spark, tables)
 
 
 def test_a_batch_where_each_record_fails_alone_is_not_all_poison():
-    from jobs.poison import systemic
+    from engine.poison import systemic
 
     batch = [("t", 0, offset) for offset in range(5)]
     assert systemic(batch, batch) and not systemic(batch, batch[:1]) and not systemic(batch[:1], batch[:1])

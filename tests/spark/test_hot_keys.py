@@ -44,8 +44,8 @@ def test_derivation_steps_read_by_lambdas_are_computed_once_per_row(spark):
     """The optimizer inlines a step referenced once, even inside a lambda, where it then
     runs once per element (quadratic in a row's touches): every step but the timeline, which
     is read once and outside any lambda, must stay a column of its own."""
-    from jobs.gold_merge import derivation_steps, derive_gold
-    from jobs.transforms import parse_records, to_touches, touches_by_impression, with_validation
+    from engine.gold_merge import derivation_steps, derive_gold
+    from engine.transforms import parse_records, to_touches, touches_by_impression, with_validation
 
     batch = touches_by_impression(to_touches(with_validation(parse_records(
         kafka_frame(spark, [record(event("IMPRESSION", "e0", 0), 1, 0)])))))

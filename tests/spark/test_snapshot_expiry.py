@@ -1,5 +1,5 @@
 """Snapshot expiry never removes the newest snapshot carrying the Kafka offset ranges, however
-old: a restarted job reads them to append no record twice (jobs/bronze_sink.py)."""
+old: a restarted job reads them to append no record twice (engine/bronze_sink.py)."""
 
 from __future__ import annotations
 
@@ -15,9 +15,9 @@ pytestmark = pytest.mark.spark
 
 
 def test_expiry_keeps_the_newest_ranges_whatever_their_age(spark):
-    from jobs.bronze_sink import AppendOnce, committed_ranges
+    from engine.bronze_sink import AppendOnce, committed_ranges
     from jobs.maintenance_job import expire_statement
-    from jobs.transforms import parse_records, to_bronze
+    from engine.transforms import parse_records, to_bronze
 
     tables = Tables(f"expiry{uuid.uuid4().hex[:8]}_")
     ensure_tables(spark, tables)

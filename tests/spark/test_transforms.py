@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 import pytest
 from chispa import assert_df_equality
 
-from jobs.transforms import parse_records, to_audit, to_bronze, to_touches, touches_by_impression, with_validation
+from engine.transforms import parse_records, to_audit, to_bronze, to_touches, touches_by_impression, with_validation
 from tests.attribution_helpers import T0, event, kafka_frame, record
 
 pytestmark = pytest.mark.spark

@@ -1,5 +1,5 @@
 """Who wrote the tables, on real Iceberg tables. One job per table set, whatever its
-checkpoint (jobs/writer_lease.py): a second writer is refused while the first holds the
+checkpoint (engine/writer_lease.py): a second writer is refused while the first holds the
 lease, takes it once it is given back or lapsed, and the first, finding it taken, stops
 before its next commit (the whole job refusing a second checkpoint over running tables:
 tests/integration/test_exactly_once.py). And the offset ranges a restarted job trusts
@@ -12,7 +12,7 @@ import socket
 
 import pytest
 
-from jobs.writer_lease import LEASE_SECONDS, Lease, LeaseLost, LeaseRefused, WriterLease, holder_alive
+from engine.writer_lease import LEASE_SECONDS, Lease, LeaseLost, LeaseRefused, WriterLease, holder_alive
 
 
 def test_a_second_writer_is_refused_until_the_first_gives_the_lease_back(spark, tables):
@@ -61,7 +61,7 @@ def test_after_a_rollback_the_ranges_are_the_current_snapshots_and_nothing_is_lo
     again when re-read. By newest commit time they counted as held and were dropped."""
     import uuid
 
-    from jobs.bronze_sink import AppendOnce, committed_ranges, marked_snapshot
+    from engine.bronze_sink import AppendOnce, committed_ranges, marked_snapshot
 
     table = f"lakehouse.{tables.prefix}bronze.rollback_{uuid.uuid4().hex[:6]}"
     spark.sql(f"CREATE TABLE {table} (kafka_topic STRING, kafka_partition INT, kafka_offset BIGINT) USING iceberg")

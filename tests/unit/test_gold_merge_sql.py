@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date
 
 from conf.gold_days import days_predicate
-from jobs.gold_merge import merge_sql
+from engine.gold_merge import merge_sql
 
 
 def test_days_predicate_names_each_day_and_the_null_partition():
@@ -29,7 +29,7 @@ def test_the_state_machine_names_exactly_the_contracts_dispositions():
 
     from conf.events import DISPOSITIONS
     from conf.tables import AttributionRules
-    from jobs.gold_merge import derivation_steps
+    from engine.gold_merge import derivation_steps
 
     touches_sql = dict(derivation_steps("_all", AttributionRules()))["touches"]
     named = set(re.findall(r"'([A-Z_]+)'", touches_sql))

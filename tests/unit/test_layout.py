@@ -1,7 +1,8 @@
 """The code's layout rules (docs/operations.md, "Layout"), checked on the source text:
 no module edits sys.path (the project is installed), no import cycle among the project's
-modules (function-level imports included), conf/ imports nothing above it, and no job
-imports another job's entry point (shared pieces live in library modules)."""
+modules (function-level imports included), conf/ imports nothing above it, engine/ imports
+no job, the models import no Spark, and no job imports another job's entry point (shared
+pieces live in the engine)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from pathlib import Path
 
 from conf.settings import REPO_ROOT
 
-PACKAGES = ("conf", "stack", "jobs", "dims", "producers", "dashboards")
+PACKAGES = ("conf", "stack", "engine", "jobs", "dims", "producers", "dashboards")
 
 
 def modules() -> dict[str, Path]:
@@ -83,3 +84,26 @@ def test_conf_is_the_floor_and_no_job_imports_another_job():
     crossing = {name: sorted(targets & entry_points) for name, targets in edges.items()
                 if name in entry_points and name != "jobs.demo"}
     assert {name: targets for name, targets in crossing.items() if targets} == {}
+
+
+def test_the_engine_is_a_floor_under_the_jobs_and_the_models_need_no_spark():
+    """engine/ imports no job (the jobs are built on it, not the other way round), and the
+    attribution models are pure functions: no Spark anywhere in what they import."""
+    edges = graph()
+    upward = {name: sorted(t for t in targets if t.startswith(("jobs", "dims", "dashboards", "producers")))
+              for name, targets in edges.items() if name.startswith("engine")}
+    assert {name: targets for name, targets in upward.items() if targets} == {}
+    models = REPO_ROOT / "jobs" / "attribution_models" / "models.py"
+    assert not {name for name in imports_all(models) if name.split(".")[0] in ("pyspark", "py4j")}
+    assert edges["jobs.attribution_models.models"] <= {"conf", *{n for n in edges if n.startswith("conf.")}}
+
+
+def imports_all(path: Path) -> set[str]:
+    """Every module `path` imports, the project's and others'."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+        elif isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+    return names

@@ -29,7 +29,7 @@ def test_info_lines_show_at_info_and_vanish_at_warning(capsys):
 def test_libraries_stay_quiet_whatever_the_level(capsys):
     configure_logging("DEBUG")
     logging.getLogger("py4j.clientserver").info("Closing down clientserver connection")
-    logging.getLogger("jobs.attribution_batch").debug("planning")
+    logging.getLogger("engine.attribution_batch").debug("planning")
     assert capsys.readouterr().out == "planning\n"
 
 

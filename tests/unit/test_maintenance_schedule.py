@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from jobs.compaction import ActiveDayCompaction, active_gold_compaction_sql
+from engine.compaction import ActiveDayCompaction, active_gold_compaction_sql
 from jobs.maintenance_job import expire_snapshots_sql
 
 

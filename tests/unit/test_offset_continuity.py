@@ -1,11 +1,11 @@
-"""Kafka offsets that jump (jobs/offset_continuity.py), at the level of the pure pieces:
+"""Kafka offsets that jump (engine/offset_continuity.py), at the level of the pure pieces:
 what Bronze holds against the topic as it is now, and a batch that starts past what the
 table holds. The job on a real topic with deleted records and a recreated topic:
 tests/integration/test_offset_gaps.py."""
 
 from __future__ import annotations
 
-from jobs.offset_continuity import gaps_at_start, gaps_in_batch, jumps
+from engine.offset_continuity import gaps_at_start, gaps_in_batch, jumps
 
 HELD = {("t", 0): [[0, 99]], ("t", 1): [[0, 49]], ("other", 0): [[0, 9]]}
 

@@ -15,9 +15,9 @@ import psutil
 import pytest
 
 from conf.settings import REPO_ROOT
-from jobs.bronze_sink import covers, exclusion_sql, from_json, merge_ranges, overlap, resume_offsets, to_json
-from jobs.checkpoint_lock import CheckpointLock
-from jobs.poison import find_culprits, selection_sql
+from engine.bronze_sink import covers, exclusion_sql, from_json, merge_ranges, overlap, resume_offsets, to_json
+from engine.checkpoint_lock import CheckpointLock
+from engine.poison import find_culprits, selection_sql
 
 
 def test_ranges_merge_adjacent_and_overlapping_intervals():
@@ -45,7 +45,7 @@ def test_a_new_checkpoint_resumes_at_the_start_of_bronzes_last_batch():
 
 
 def test_the_ranges_come_from_the_nearest_marked_ancestor_not_the_newest_commit():
-    from jobs.bronze_sink import nearest_marked_ancestor
+    from engine.bronze_sink import nearest_marked_ancestor
 
     # 1 <- 2 (marked) <- 3 (a compaction, unmarked) <- 4 (marked, rolled back: not an ancestor of 3's line)
     snapshots = {1: (None, True), 2: (1, True), 3: (2, False), 4: (2, True)}
@@ -78,7 +78,7 @@ def test_selection_sql_turns_consecutive_offsets_into_ranges():
 def test_a_second_job_on_a_checkpoint_is_refused_and_a_dead_owners_lock_taken_over(tmp_path):
     checkpoint, locks = tmp_path / "checkpoint", tmp_path / "locks"
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from jobs.checkpoint_lock import CheckpointLock; "
+        [sys.executable, "-c", "import sys, time; from engine.checkpoint_lock import CheckpointLock; "
          f"lock = CheckpointLock({str(checkpoint)!r}, {str(locks)!r}); lock.acquire(); print('held', flush=True); "
          "time.sleep(60)"],
         stdout=subprocess.PIPE, text=True, cwd=REPO_ROOT)

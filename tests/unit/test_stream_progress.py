@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from jobs.stream_progress import progress_row
+from engine.stream_progress import progress_row
 
 PROGRESS = {
     "id": "q-1", "runId": "r-1", "name": "attribution", "timestamp": "2026-11-22T00:42:29.851Z", "batchId": 4,

@@ -11,8 +11,8 @@ import time
 from collections.abc import Callable
 
 from conf.settings import Settings
-from jobs.attribution_batch import AttributionBatch
-from jobs.commits import first_line
+from engine.attribution_batch import AttributionBatch
+from engine.commits import first_line
 
 log = logging.getLogger(__name__)
 

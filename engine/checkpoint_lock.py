@@ -45,7 +45,7 @@ class CheckpointLock:
                 f"error: checkpoint {self.checkpoint} is in use by another attribution job "
                 f"(pid {owner.get('pid', '?')} on {owner.get('host', '?')}, started {owner.get('started', '?')}); "
                 f"stop that job (kill {owner.get('pid', '<pid>')}); a second pipeline needs tables of its own "
-                "(--table-prefix), not only another --checkpoint (jobs/writer_lease.py)") from None
+                "(--table-prefix), not only another --checkpoint (engine/writer_lease.py)") from None
         previous = self._owner(handle)
         handle.seek(0)
         handle.truncate()

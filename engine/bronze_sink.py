@@ -175,7 +175,7 @@ class AppendOnce:
         self.writer_id = writer_id
         self.committed: dict[str, Ranges] = {}
         # The ids of the topics this writer reads ({} when unknown): ranges recorded under
-        # another id are a deleted topic's and do not count (jobs/offset_continuity.py) ...
+        # another id are a deleted topic's and do not count (engine/offset_continuity.py) ...
         self.topic_ids: dict[str, str] = {}
         # ... nor, until this writer records an id, those of topics found recreated by their
         # offsets alone (tables written before ids were recorded).

@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 
 from conf.settings import CATALOG_NAME
 from conf.gold_days import days_predicate
-from jobs.commits import first_line, is_commit_conflict, retry_on_conflict
+from engine.commits import first_line, is_commit_conflict, retry_on_conflict
 
 TARGET_FILE_BYTES = 128 * 1024 * 1024
 ACTIVE_TARGET_FILE_BYTES = 32 * 1024 * 1024  # in-job compaction of the days being written

@@ -1,6 +1,6 @@
 """One attribution job per table set, whatever its checkpoint.
 
-The checkpoint lock (jobs/checkpoint_lock.py) keeps two jobs off one checkpoint on one
+The checkpoint lock (engine/checkpoint_lock.py) keeps two jobs off one checkpoint on one
 host. Two jobs with different checkpoints over the same tables would both append every
 record to Bronze: each keeps its own view of the offset ranges Bronze holds, and two
 Iceberg appends never conflict. So the writer's identity lives with the tables: a lease
@@ -139,7 +139,7 @@ class WriterLease:
             try:
                 self.renew()
             except Exception as error:  # noqa: BLE001 - a missed renewal is retried; the lease lasts 4 periods
-                from jobs.commits import first_line
+                from engine.commits import first_line
 
                 log.warning(f"writer lease on {self.table} not renewed ({first_line(error)}); retrying")
 

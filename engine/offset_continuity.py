@@ -1,7 +1,7 @@
 """Kafka offsets that jump: what the job cannot read as it was, found and stated.
 
 Bronze's snapshot summary holds every offset range it has appended and the id of the topic
-they came from (jobs/bronze_sink.py). Against the topic as it is now:
+they came from (engine/bronze_sink.py). Against the topic as it is now:
 
 - **TOPIC_RECREATED**: the topic's id differs. Its offsets restart at 0, so an old
   checkpoint would skip the new topic's first offsets silently and the old ranges would
@@ -24,7 +24,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from jobs.bronze_sink import Ranges
+from engine.bronze_sink import Ranges
 
 log = logging.getLogger(__name__)
 

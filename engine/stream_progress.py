@@ -108,7 +108,7 @@ def write_progress(spark, table: str, rows: list[dict]) -> int:
 
     schema = _parse_datatype_string(", ".join(f"{name} {kind}" for name, kind, _ in STREAM_PROGRESS_COLUMNS))
     frame = spark.createDataFrame([tuple(row[c] for c in PROGRESS_COLUMNS) for row in rows], schema)
-    from jobs.commits import retry_on_conflict
+    from engine.commits import retry_on_conflict
 
     view = "stream_progress_rows"
     frame.createOrReplaceTempView(view)

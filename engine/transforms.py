@@ -213,7 +213,7 @@ def to_audit(validated: DataFrame) -> DataFrame:
 
 
 def quarantined_bronze(kafka_records: DataFrame) -> DataFrame:
-    """Bronze rows of isolated records (jobs/poison.py) from the Kafka columns alone: their
+    """Bronze rows of isolated records (engine/poison.py) from the Kafka columns alone: their
     parsing may be what fails. The audit says why they are not in Gold."""
     return kafka_records.select(
         *[F.lit(None).cast("string").alias(name) for name in ("event_id", "event_type", "impression_id", "campaign_id")],

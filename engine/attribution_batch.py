@@ -1,8 +1,8 @@
 """One micro-batch of the attribution job (the foreachBatch function): parse and validate
 the Kafka records once (cached), append the rejects to the audit, MERGE the valid records
-into Gold (jobs/gold_merge.py) and append every record to Bronze — the appends keyed on
-their Kafka offset ranges (jobs/bronze_sink.py). A batch that keeps failing has its
-failing records isolated (jobs/poison.py). docs/design.md §5 states the guarantees.
+into Gold (engine/gold_merge.py) and append every record to Bronze — the appends keyed on
+their Kafka offset ranges (engine/bronze_sink.py). A batch that keeps failing has its
+failing records isolated (engine/poison.py). docs/design.md §5 states the guarantees.
 """
 
 from __future__ import annotations
@@ -23,14 +23,14 @@ from pyspark.sql import functions as F
 from conf.gold_days import batch_days_sql, day_of, days_predicate
 from conf.settings import ValidationLimits
 from conf.tables import AttributionRules, Tables, iceberg_table
-from jobs.bronze_sink import AppendOnce, merge_ranges
-from jobs.commits import first_line, retry_on_conflict
-from jobs.compaction import ActiveDayCompaction
-from jobs.gold_merge import merge_source, merge_sql
-from jobs.offset_continuity import gaps_in_batch, jumps, record_gaps
-from jobs.poison import canary_value, find_culprits, selection_sql, systemic
-from jobs.stream_progress import ProgressRecorder, progress_row, write_progress
-from jobs.transforms import (
+from engine.bronze_sink import AppendOnce, merge_ranges
+from engine.commits import first_line, retry_on_conflict
+from engine.compaction import ActiveDayCompaction
+from engine.gold_merge import merge_source, merge_sql
+from engine.offset_continuity import gaps_in_batch, jumps, record_gaps
+from engine.poison import canary_value, find_culprits, selection_sql, systemic
+from engine.stream_progress import ProgressRecorder, progress_row, write_progress
+from engine.transforms import (
     overflow_audit,
     parse_records,
     quarantined_audit,
@@ -121,7 +121,7 @@ class TouchBound:
 class AttributionBatch:
     """The foreachBatch function: audit, Gold, then Bronze, each safe to run twice. A batch
     that fails the same way `poison_attempts` times has the records that make it fail
-    isolated (jobs/poison.py): they go to Bronze and to the audit as PROCESSING_ERROR, the
+    isolated (engine/poison.py): they go to Bronze and to the audit as PROCESSING_ERROR, the
     rest is processed as usual."""
 
     def __init__(self, rules: AttributionRules, writer_id: str, tables: Tables,
@@ -147,9 +147,9 @@ class AttributionBatch:
         self.busy = threading.Lock()  # held while a batch runs: a graceful stop waits for it
         self.progress_lock = threading.Lock()  # one ops.stream_progress write at a time
         self.stopping = False
-        self.lease = None  # the job's WriterLease (jobs/writer_lease.py): checked before each commit
+        self.lease = None  # the job's WriterLease (engine/writer_lease.py): checked before each commit
         # {partition: earliest offset} of the topic now, asked when a batch starts past what
-        # Bronze holds (jobs/offset_continuity.py); None: not checked.
+        # Bronze holds (engine/offset_continuity.py); None: not checked.
         self.earliest_offsets: Callable[[], dict[int, tuple[int, int]]] | None = None
 
     def keep_failures_in(self, path: Path) -> None:
@@ -239,7 +239,7 @@ class AttributionBatch:
                     f"{time.monotonic() - started:.1f}s: {culprits[:5]}")
 
     def _canary_fails(self, batch) -> bool:
-        """Does a dry run of a made-up valid impression (jobs/poison.py: canary_value), in the
+        """Does a dry run of a made-up valid impression (engine/poison.py: canary_value), in the
         batch's own shape, raise?"""
         now = datetime.now(timezone.utc)
         values = {"key": b"lakehouse-canary", "value": canary_value(now.timestamp()),
@@ -408,7 +408,7 @@ class AttributionBatch:
 
 
 def writer_id_for(checkpoint: str) -> str:
-    """The writer's id: one per checkpoint, however it is spelled (jobs/checkpoint_lock.py)."""
-    from jobs.checkpoint_lock import normalised
+    """The writer's id: one per checkpoint, however it is spelled (engine/checkpoint_lock.py)."""
+    from engine.checkpoint_lock import normalised
 
     return "attribution-" + hashlib.sha1(normalised(checkpoint).encode()).hexdigest()[:12]
