@@ -84,15 +84,18 @@ class WriterLease:
         self.thread: threading.Thread | None = None
         self.guard = threading.Lock()  # one read-and-write of the property at a time
 
+    # Through Iceberg's Java API: a catalog round trip each, no Spark job to plan (a job
+    # start reads the lease twice and writes it once).
     def current(self) -> Lease | None:
-        self.spark.sql(f"REFRESH TABLE {self.table}")
-        rows = self.spark.sql(f"SHOW TBLPROPERTIES {self.table} ('{LEASE_PROPERTY}')").collect()
-        return Lease.from_json(rows[0].value) if rows else None
+        from conf.tables import iceberg_table
+
+        return Lease.from_json(iceberg_table(self.spark, self.table).properties().get(LEASE_PROPERTY))
 
     def _write(self) -> None:
+        from conf.tables import iceberg_table
+
         lease = Lease(self.writer, self.checkpoint, self.host, self.pid, self.process_start, time.time())
-        literal = lease.to_json().replace("\\", "\\\\").replace("'", "\\'")  # a Spark SQL string literal
-        self.spark.sql(f"ALTER TABLE {self.table} SET TBLPROPERTIES ('{LEASE_PROPERTY}'='{literal}')")
+        iceberg_table(self.spark, self.table).updateProperties().set(LEASE_PROPERTY, lease.to_json()).commit()
 
     def _refusal(self, holder: Lease) -> str:
         return (f"error: {self.table} and its Gold and audit are written by another attribution job "
@@ -100,7 +103,7 @@ class WriterLease:
                 f"Stop that job, or run this one on tables of its own (--table-prefix / TABLE_NAMESPACE_PREFIX); "
                 f"a lease whose job died without stopping lapses {LEASE_SECONDS:.0f}s after its last renewal")
 
-    def acquire(self, settle_seconds: float = 2.0) -> str | None:
+    def acquire(self, settle_seconds: float = 0.5) -> str | None:
         """Take the lease (LeaseRefused while another live writer holds it); a note when a
         lapsed lease was taken over. Read again after `settle_seconds`: of two jobs that
         took it at once, the one overwritten is refused."""
@@ -156,7 +159,9 @@ class WriterLease:
         with self.guard:
             holder = self.current()
             if holder is not None and self.owns(holder):
-                self.spark.sql(f"ALTER TABLE {self.table} UNSET TBLPROPERTIES IF EXISTS ('{LEASE_PROPERTY}')")
+                from conf.tables import iceberg_table
+
+                iceberg_table(self.spark, self.table).updateProperties().remove(LEASE_PROPERTY).commit()
 
 
 class LeaseLost(RuntimeError):

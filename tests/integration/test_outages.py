@@ -21,7 +21,7 @@ def test_outages_the_job_waits_restarts_and_loses_nothing(stack, spark, settings
     the query from its checkpoint and drains the topic by itself. Two restarts at most
     (--max-restarts 2, so POISON_BATCH_ATTEMPTS 2): restarting blindly during a 12 s outage
     would use them up in 6 s. The audit equals the oracle's: no PROCESSING_ERROR."""
-    scenario = Scenario.generated("outage", tmp_path, 6_000, 79, settings,
+    scenario = Scenario.generated("outage", tmp_path, 4_500, 79, settings,
                                   job_args=["--max-offsets-per-trigger", "1500", "--kafka-timeout", "10",
                                             "--max-restarts", "2"],
                                   env={"TRIGGER_INTERVAL": "1 second", "POISON_BATCH_ATTEMPTS": "2"})
@@ -38,7 +38,7 @@ def test_outages_the_job_waits_restarts_and_loses_nothing(stack, spark, settings
         # is never taken for poison (the canary's dry run fails too) and commits once S3 is back.
         assert job.wait_for_records(len(scenario.records()), timeout=600), job.tail()
         more = tmp_path / "more.jsonl"
-        assert generate(["--count", "1500", "--seed", "80", "--all-faults", "0.01", "--topic", scenario.topic,
+        assert generate(["--count", "800", "--seed", "80", "--all-faults", "0.01", "--topic", scenario.topic,
                          "--output", str(more), "--quiet"]) == 0
         with open(scenario.output, "a") as sent:
             sent.write(more.read_text())

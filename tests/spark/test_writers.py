@@ -25,7 +25,7 @@ def test_a_second_writer_is_refused_until_the_first_gives_the_lease_back(spark, 
     finally:
         first.release()
     assert second.acquire(settle_seconds=0) is None  # given back: no wait
-    assert second.current().checkpoint == "/tmp/it's/another"  # a quote survives the SQL literal
+    assert second.current().checkpoint == "/tmp/it's/another"  # a quote in the path survives
     second.release()
     assert second.current() is None
 

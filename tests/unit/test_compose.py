@@ -214,3 +214,17 @@ def test_the_systemd_unit_restarts_the_job_on_failure_and_stops_it_with_sigterm(
     assert re.search(rf"^{target}:.*\n\t.*jobs/attribution_streaming_job.py", (REPO_ROOT / "Makefile").read_text(), re.M)
     assert service["Restart"] == "on-failure" and service["KillSignal"] == "SIGTERM"
     assert int(service["TimeoutStopSec"]) >= 120
+
+
+def test_every_directory_a_dockerfile_copies_is_in_the_build_context():
+    """.dockerignore sends only what the Dockerfiles copy: a package added to the image but
+    not to .dockerignore fails the build ("no items matching glob")."""
+    import re
+
+    allowed = {line[1:].strip() for line in (REPO_ROOT / ".dockerignore").read_text().splitlines()
+               if line.startswith("!")}
+    for dockerfile in (REPO_ROOT / "docker").rglob("Dockerfile"):
+        for sources in re.findall(r"^COPY (?!--from)(.+) \S+$", dockerfile.read_text(), re.M):
+            for source in sources.split():
+                top = source.split("/")[0]
+                assert top in allowed, f"{dockerfile.relative_to(REPO_ROOT)} copies {source}, which .dockerignore leaves out"
