@@ -83,29 +83,46 @@ def exclusion_sql(ranges: Ranges) -> str:
     return f"NOT ({' OR '.join(terms)})" if terms else "true"
 
 
-def nearest_marked_ancestor(current: int | None, snapshots: dict[int, tuple[int | None, bool]]) -> int | None:
-    """The newest snapshot carrying the ranges among `current` and its ancestors (by parent
-    links, not by commit time: a clock set back or a table rolled back orders commit times
-    otherwise), or None. `snapshots`: snapshot id -> (parent id, carries the ranges)."""
-    seen = set()
+Snapshots = dict[int, tuple[int | None, bool, object]]  # id -> (parent id, carries the ranges, committed at)
+
+
+def marked_lineage(current: int | None, snapshots: Snapshots) -> tuple[int | None, list[int]]:
+    """(the newest snapshot carrying the ranges among `current` and its ancestors, the ids
+    from `current` back to it). By parent links, not by commit time: a clock set back or a
+    table rolled back orders commit times otherwise. Where expiry already cut the line (an
+    ancestor is gone), the newest marked snapshot by commit time stands in."""
+    lineage, seen = [], set()
     while current is not None and current in snapshots and current not in seen:
         seen.add(current)
-        parent, marked = snapshots[current]
+        lineage.append(current)
+        parent, marked, _ = snapshots[current]
         if marked:
-            return current
+            return current, lineage
         current = parent
-    return None
+    if current is None or current in seen:  # the whole line was read: nothing carries the ranges
+        return None, lineage
+    marked = [(committed, snapshot) for snapshot, (_, carries, committed) in snapshots.items() if carries]
+    return (max(marked)[1] if marked else None), lineage
+
+
+def nearest_marked_ancestor(current: int | None, snapshots: Snapshots) -> int | None:
+    return marked_lineage(current, snapshots)[0]
+
+
+def snapshot_lineage(spark, table: str) -> tuple[int | None, list[int]]:
+    """marked_lineage of the table's current snapshot."""
+    main = spark.sql(f"SELECT snapshot_id FROM {table}.refs WHERE name = 'main'").first()
+    if main is None:
+        return None, []
+    snapshots = {row.snapshot_id: (row.parent_id, row.marked, row.committed_at) for row in spark.sql(
+        f"SELECT snapshot_id, parent_id, summary['{RANGES_PROPERTY}'] IS NOT NULL AS marked, committed_at "
+        f"FROM {table}.snapshots").collect()}
+    return marked_lineage(main.snapshot_id, snapshots)
 
 
 def marked_snapshot(spark, table: str) -> int | None:
-    """The snapshot whose ranges describe the table as it is now (nearest_marked_ancestor)."""
-    main = spark.sql(f"SELECT snapshot_id FROM {table}.refs WHERE name = 'main'").first()
-    if main is None:
-        return None
-    snapshots = {row.snapshot_id: (row.parent_id, row.marked) for row in spark.sql(
-        f"SELECT snapshot_id, parent_id, summary['{RANGES_PROPERTY}'] IS NOT NULL AS marked "
-        f"FROM {table}.snapshots").collect()}
-    return nearest_marked_ancestor(main.snapshot_id, snapshots)
+    """The snapshot whose ranges describe the table as it is now (marked_lineage)."""
+    return snapshot_lineage(spark, table)[0]
 
 
 def ranges_of_snapshot_sql(table: str, snapshot_id: int) -> str:

@@ -58,12 +58,14 @@ def gold_compaction_sql(gold: str) -> str:
                                    extra={"delete-file-threshold": "1", "remove-dangling-deletes": "true"})
 
 
-def expirable_snapshots_sql(table: str, older_than: datetime, retain_last: int, keep: int | None = None) -> str:
+def expirable_snapshots_sql(table: str, older_than: datetime, retain_last: int, keep: tuple[int, ...] = ()) -> str:
     """Snapshots to expire: older than the cutoff, not among the newest `retain_last`, and
-    not `keep` — the snapshot whose offset ranges describe the table (engine/bronze_sink.py:
-    marked_snapshot): a restarted job reads them to append no Kafka record twice, however
-    long ago it stopped."""
-    kept = f"\n  AND snapshot_id <> {int(keep)}" if keep is not None else ""
+    not in `keep` — the snapshot whose offset ranges describe the table (engine/bronze_sink.py:
+    snapshot_lineage): a restarted job reads them to append no Kafka record twice, however
+    long ago it stopped. The snapshots between it and the current one may go (their number
+    would grow with every commit that carries no ranges); the line they cut is bridged by
+    commit time."""
+    kept = f"\n  AND snapshot_id NOT IN ({', '.join(str(int(i)) for i in keep)})" if keep else ""
     return f"""
 WITH ranked AS (
   SELECT snapshot_id, committed_at, row_number() OVER (ORDER BY committed_at DESC) AS newest_rank
@@ -112,10 +114,12 @@ class Step:
 
 def expire_statement(table: str, older_than: datetime, retain_last: int, spark) -> str | None:
     """expire_snapshots for the snapshots chosen by expirable_snapshots_sql, or None."""
-    from engine.bronze_sink import marked_snapshot
+    from engine.bronze_sink import snapshot_lineage
 
+    marked, _ = snapshot_lineage(spark, table)
+    keep = (marked,) if marked is not None else ()
     ids = [row.snapshot_id for row in spark.sql(
-        expirable_snapshots_sql(table, older_than, retain_last, marked_snapshot(spark, table))).collect()]
+        expirable_snapshots_sql(table, older_than, retain_last, keep)).collect()]
     return expire_snapshots_sql(table, ids) if ids else None
 
 

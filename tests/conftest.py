@@ -55,7 +55,7 @@ def pytest_itemcollected(item):
 # layer; the live demo (5 min on the stack) and the short stack modules come last, when
 # the outage test is over.
 SCHEDULE = ("restarts", "test_attribution_e2e", "served", "test_attribution_properties", "test_scd2",
-            "test_hostile_input", "test_hot_keys", "live_demo")
+            "test_hostile_input", "test_hot_keys", "offset_gaps", "live_demo")
 LAST = ("test_generator_kafka", "test_kafka_keys", "test_stack")
 
 

@@ -47,12 +47,15 @@ def test_a_new_checkpoint_resumes_at_the_start_of_bronzes_last_batch():
 def test_the_ranges_come_from_the_nearest_marked_ancestor_not_the_newest_commit():
     from engine.bronze_sink import nearest_marked_ancestor
 
+    from engine.bronze_sink import marked_lineage
+
     # 1 <- 2 (marked) <- 3 (a compaction, unmarked) <- 4 (marked, rolled back: not an ancestor of 3's line)
-    snapshots = {1: (None, True), 2: (1, True), 3: (2, False), 4: (2, True)}
-    assert nearest_marked_ancestor(3, snapshots) == 2
+    snapshots = {1: (None, True, 1), 2: (1, True, 2), 3: (2, False, 3), 4: (2, True, 9)}
+    assert nearest_marked_ancestor(3, snapshots) == 2 and marked_lineage(3, snapshots) == (2, [3, 2])
     assert nearest_marked_ancestor(4, snapshots) == 4
-    assert nearest_marked_ancestor(9, snapshots) is None  # an expired current: read the rows instead
-    assert nearest_marked_ancestor(2, {2: (3, False), 3: (2, False)}) is None  # a loop ends
+    assert nearest_marked_ancestor(9, snapshots) == 4  # the line cut by expiry: the newest marked stands in
+    assert nearest_marked_ancestor(3, {3: (None, False, 3)}) is None  # nothing carries ranges: read the rows
+    assert nearest_marked_ancestor(2, {2: (3, False, 2), 3: (2, False, 3)}) is None  # a loop ends
 
 
 def test_bisection_finds_each_poison_record_within_its_budget():
