@@ -126,17 +126,8 @@ ROAS_CHARTS = [
                              for name in ("budget_amount", "spend", "cumulative_spend", "pacing")}},
           12, 50, [day_range("day")]),
 ]
-# The attribution models job's defaults (jobs/attribution_models/job.py): a 28-day window
-# over impressions and clicks.
-MODEL_RUN = where("window_days = 28 AND touches = 'impressions+clicks'")
-ROAS_CHARTS.append(
-    Chart("model_comparison", "Model comparison: ROAS per campaign under each attribution model",
-          "campaign_roas_by_model", "pivot_table_v2",
-          {"groupbyRows": ["campaign_id"], "groupbyColumns": ["model"], "metrics": [sql_metric("max(roas)", "ROAS")],
-           "aggregateFunction": "Max", "valueFormat": ",.2f", "row_limit": 10000, "rowOrder": "key_a_to_z",
-           "colOrder": "key_a_to_z", "rowTotals": False, "colTotals": False}, 12, 60, [MODEL_RUN]))
 ROAS_ROWS = [["roas", "revenue", "cost", "conversions"], ["daily_trend"], ["by_campaign"],
-             ["by_country", "by_platform"], ["top_creatives"], ["budget_pacing"], ["model_comparison"]]
+             ["by_country", "by_platform"], ["top_creatives"], ["budget_pacing"]]
 
 BATCHES_WITH_INPUT = where("num_input_rows > 0")
 OPS_CHARTS = [
@@ -275,8 +266,6 @@ def query_object(chart: Chart) -> dict:
     elif chart.viz == "table" and params.get("query_mode") == "raw":
         query.update(columns=params["all_columns"], metrics=[],
                      orderby=[json.loads(order) for order in params.get("order_by_cols", [])])
-    elif chart.viz == "pivot_table_v2":
-        query.update(columns=[*params["groupbyRows"], *params["groupbyColumns"]], orderby=[[metrics[0], False]])
     elif chart.viz in ("table", "pie"):
         order_by = params.get("timeseries_limit_metric") or metrics[0]
         query.update(columns=params["groupby"], orderby=[[order_by, False]])
