@@ -290,10 +290,14 @@ STREAM_PROGRESS_COLUMNS = (
 )
 
 
+def columns_sql(columns: tuple[tuple[str, str, str], ...], not_null: frozenset[str] = frozenset()) -> str:
+    """(column, type, comment) triples as the column list of a CREATE TABLE."""
+    return ",\n".join(f"  {name} {kind}" + (" NOT NULL" if name in not_null else "")
+                       + (f" COMMENT '{comment}'" if comment else "") for name, kind, comment in columns)
+
+
 def stream_progress_ddl(table: str) -> str:
-    not_null = {"query_id", "batch_id"}  # the MERGE key
-    columns = ",\n".join(f"  {name} {kind}" + (" NOT NULL" if name in not_null else "")
-                          + (f" COMMENT '{comment}'" if comment else "") for name, kind, comment in STREAM_PROGRESS_COLUMNS)
+    columns = columns_sql(STREAM_PROGRESS_COLUMNS, frozenset({"query_id", "batch_id"}))  # the MERGE key
     return (f"CREATE TABLE IF NOT EXISTS {table} (\n{columns}\n) USING iceberg\n"
             "PARTITIONED BY (days(batch_timestamp))\nTBLPROPERTIES ('format-version'='2')")
 
@@ -316,9 +320,8 @@ OFFSET_GAP_COLUMNS = (
 
 
 def offset_gaps_ddl(table: str) -> str:
-    columns = ",\n".join(f"  {name} {kind}" + (f" COMMENT '{comment}'" if comment else "")
-                          for name, kind, comment in OFFSET_GAP_COLUMNS)
-    return f"CREATE TABLE IF NOT EXISTS {table} (\n{columns}\n) USING iceberg\nTBLPROPERTIES ('format-version'='2')"
+    return (f"CREATE TABLE IF NOT EXISTS {table} (\n{columns_sql(OFFSET_GAP_COLUMNS)}\n) USING iceberg\n"
+            "TBLPROPERTIES ('format-version'='2')")
 
 
 def ensure_tables(spark, tables: Tables = DEFAULT_TABLES) -> AttributionRules:
