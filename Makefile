@@ -103,6 +103,9 @@ dims: $(STAMP) ## SCD2 dimensions (ARGS: --all, --dimension users, --snapshot FI
 replay: $(STAMP) ## rebuild Gold from Bronze
 	$(SPARK_SUBMIT) jobs/replay_job.py $(ARGS)
 
+reprocess: $(STAMP) ## re-process quarantined (PROCESSING_ERROR) records from Bronze once their cause is fixed; stop the streaming job first (ARGS: --topic, --partition, --offsets FROM:TO)
+	$(SPARK_SUBMIT) jobs/reprocess_job.py $(ARGS)
+
 verify: $(STAMP) ## compare replayed Gold with live Gold
 	$(SPARK_SUBMIT) jobs/verify_job.py $(ARGS)
 

@@ -255,7 +255,7 @@ class AttributionBatch:
     def _dry_run_fails(self, records) -> bool:
         parsed = self.prepare(records, self.limits)
         try:
-            totals = self._read(parsed)
+            totals = self.read_totals(parsed)
             for frame in (to_bronze(parsed), to_audit(parsed)):
                 frame.write.format("noop").mode("overwrite").save()
             if "gold" in self.sinks and totals["days"]:
@@ -266,7 +266,7 @@ class AttributionBatch:
             return True
         return False
 
-    def _read(self, parsed) -> dict:
+    def read_totals(self, parsed) -> dict:
         """The read phase: one aggregate over the batch per Kafka partition (offset ranges,
         counts, latest valid event time, Gold days), combined here from integers only."""
         rows = parsed.groupBy("kafka_topic", "kafka_partition").agg(
@@ -302,7 +302,7 @@ class AttributionBatch:
             return result
 
         try:
-            totals = timed("read", lambda: self._read(parsed))  # fetch from Kafka, parse, validate, cache
+            totals = timed("read", lambda: self.read_totals(parsed))  # fetch from Kafka, parse, validate, cache
             records, rejected, days = totals["records"] + len(culprits), totals["rejected"] + len(culprits), totals["days"]
             ranges = merge_ranges(totals["ranges"], {(t, p): [[o, o]] for t, p, o in culprits})
             if records == 0:
@@ -402,8 +402,8 @@ class AttributionBatch:
                 spark.catalog.dropTempView(view)
 
         retry_on_conflict(spark, self.tables.gold, merge, MERGE_ATTEMPTS, on_retry=lambda attempt: log.warning(
-                                                                                                               f"batch {batch_id}: Gold MERGE lost a commit race to another writer; "
-                                                                                                               f"re-planning (attempt {attempt}/{MERGE_ATTEMPTS})"))
+            f"batch {batch_id}: Gold MERGE lost a commit race to another writer; "
+            f"re-planning (attempt {attempt}/{MERGE_ATTEMPTS})"))
         self.touch_bound.merged(spark)
 
 

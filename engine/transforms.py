@@ -204,6 +204,18 @@ def with_validation(parsed: DataFrame, limits: ValidationLimits = ValidationLimi
             .select(*BRONZE_COLUMNS, "reject_reason", "reject_detail", kept.alias("raw"), "amounts"))
 
 
+def bronze_as_kafka(bronze):
+    """Bronze rows in the shape of the Kafka source, so the same transforms apply."""
+    return bronze.select(
+        F.col("kafka_key").cast("binary").alias("key"),
+        F.col("raw_payload").cast("binary").alias("value"),
+        F.col("kafka_topic").alias("topic"),
+        F.col("kafka_partition").alias("partition"),
+        F.col("kafka_offset").alias("offset"),
+        F.col("kafka_timestamp").alias("timestamp"),
+    )
+
+
 def to_audit(validated: DataFrame) -> DataFrame:
     return validated.where(F.col("reject_reason").isNotNull()).select(
         F.col("reject_reason").alias("reason"), F.col("reject_detail").alias("detail"),

@@ -32,6 +32,7 @@ from conf.tables import REPLAY_PROPERTY, AttributionRules, Tables, gold_ddl, loa
 from jobs.cli import job_parser, job_session
 from engine.gold_merge import derive_gold
 from engine.transforms import (
+    bronze_as_kafka,
     parse_records,
     to_touches,
     touches_by_impression,
@@ -39,20 +40,6 @@ from engine.transforms import (
 )
 
 log = logging.getLogger(__name__)
-
-
-def bronze_as_kafka(bronze):
-    """Bronze rows in the shape of the Kafka source, so the same transforms apply."""
-    from pyspark.sql import functions as F
-
-    return bronze.select(
-        F.col("kafka_key").cast("binary").alias("key"),
-        F.col("raw_payload").cast("binary").alias("value"),
-        F.col("kafka_topic").alias("topic"),
-        F.col("kafka_partition").alias("partition"),
-        F.col("kafka_offset").alias("offset"),
-        F.col("kafka_timestamp").alias("timestamp"),
-    )
 
 
 def replayed_gold(bronze, rules: AttributionRules, limits: ValidationLimits = ValidationLimits(), audit=None):

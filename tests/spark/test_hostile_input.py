@@ -188,6 +188,22 @@ def test_a_batch_that_keeps_failing_has_its_poison_record_isolated(spark, tables
     replayed_gold(bronze, AttributionRules(), audit=spark.table(tables.audit)).createOrReplaceTempView("replayed")
     assert_gold_matches(gold_rows(spark, "SELECT * FROM replayed"), expected.gold)
 
+    # `make reprocess`: while the bug is there the record stays quarantined; once it is fixed,
+    # the record is re-processed from Bronze, and Gold, the audit and a replay are then the
+    # oracle's over every record, as if it had never failed.
+    from jobs.reprocess_job import StillFailing, reprocess
+
+    with pytest.raises(StillFailing, match="they still fail: .*injected failure"):
+        reprocess(spark, tables, AttributionRules(), prepare=prepare_with_a_bug, topic=f"hostile-{tag}")
+    assert_every_record_accounted_for(spark, tables, records, tag, expected)  # nothing changed
+    assert reprocess(spark, tables, AttributionRules(), topic=f"hostile-{tag}") == {
+        "records": 1, "into_gold": 1, "rejected": {}}
+    fixed = attribute(records)
+    assert_every_record_accounted_for(spark, tables, records, tag, fixed)
+    replayed_gold(bronze, AttributionRules(), audit=spark.table(tables.audit)).createOrReplaceTempView("replayed")
+    assert_gold_matches(gold_rows(spark, "SELECT * FROM replayed"), fixed.gold)
+    assert reprocess(spark, tables, AttributionRules(), topic=f"hostile-{tag}")["records"] == 0  # none left
+
 
 def test_a_failure_that_hits_every_record_is_an_outage_not_poison(spark, tables):
     """A storage or credentials failure fails every dry run, a canary's too: the batch is
