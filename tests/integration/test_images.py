@@ -64,6 +64,8 @@ def service_env(compose: dict, service: str, settings, **extra: str) -> dict[str
     values = settings.model_dump()
     env = {}
     for name, value in compose["services"][service].get("environment", {}).items():
+        if value is None:  # passed through from the caller's environment: `extra` gives it
+            continue
         setting = values.get(name.lower())
         env[name] = str(setting) if setting is not None else compose_default(value)
     return {**env, **extra}
@@ -165,12 +167,11 @@ def test_the_spark_image_as_the_jupyter_service_answers_and_executes_the_noteboo
     jupyter = compose["services"]["jupyter"]
     token = uuid.uuid4().hex
     # On the host's network, compose's all-interfaces bind would be the host's: loopback here,
-    # with a token of this run's own.
-    command = [("--ip=127.0.0.1" if part.startswith("--ip=") else
-                f"--IdentityProvider.token={token}" if part.startswith("--IdentityProvider.token=") else
-                compose_default(part)) for part in jupyter["command"]]
+    # with a token of this run's own (compose passes JUPYTER_TOKEN through from .env).
+    command = [("--ip=127.0.0.1" if part.startswith("--ip=") else compose_default(part)) for part in jupyter["command"]]
     port = int(jupyter["ports"][0].split(":")[-1])
-    env = service_env(compose, "jupyter", settings, TABLE_NAMESPACE_PREFIX=job_in_image.tables.prefix)
+    env = service_env(compose, "jupyter", settings, TABLE_NAMESPACE_PREFIX=job_in_image.tables.prefix,
+                      JUPYTER_TOKEN=token)
     assert jupyter["image"] in images.values(), "compose runs the jupyter service from an image it does not build"
     with container(engine, jupyter["image"], command, env, service=jupyter) as name:
         status = json.loads(answers(f"http://127.0.0.1:{port}/api/status", 90, name, engine,

@@ -96,6 +96,13 @@ def test_no_host_port_is_claimed_twice_and_all_bind_loopback(compose):
     assert {9092, 8333, 8181, 8080, 4040, 3030, 3000, 8888} <= set(host_ports)
 
 
+def test_jupyter_has_no_token_anyone_could_know(compose):
+    """JupyterLab runs code for whoever has its token: from .env, else one it makes per start."""
+    jupyter = compose["services"]["jupyter"]
+    assert not any("token" in part.lower() for part in jupyter["command"]), jupyter["command"]
+    assert "JUPYTER_TOKEN" in jupyter["environment"] and jupyter["environment"]["JUPYTER_TOKEN"] is None
+
+
 def test_dependencies_wait_for_health_checks(compose):
     services = compose["services"]
     for name, service in services.items():
@@ -124,10 +131,10 @@ def test_named_volumes_are_declared(compose):
 
 def test_containers_get_the_local_stacks_variable_names_and_defaults(compose):
     """The variables compose sets are settings of conf/settings.py (the same names the local
-    stack reads), except Spark's own SPARK_CONF_DIR; where compose supplies a default, it is
-    the setting's default."""
+    stack reads), except Spark's own SPARK_CONF_DIR and JupyterLab's JUPYTER_TOKEN; where
+    compose supplies a default, it is the setting's default."""
     fields = Settings.model_fields
-    spark_own = {"SPARK_CONF_DIR"}
+    spark_own = {"SPARK_CONF_DIR", "JUPYTER_TOKEN"}
     project = {"spark", "attribution", "rollups", "maintenance", "jupyter", "superset"}  # the project's code
     for name in project:
         for variable, value in compose["services"][name]["environment"].items():
