@@ -224,8 +224,11 @@ def run_query(spark, settings: Settings, args: argparse.Namespace, tables: Table
             return writer.trigger(availableNow=True).start()
         return writer.trigger(processingTime=settings.trigger_interval).start()
 
-    supervise(spark, settings, batch_function, start_query, progress_every=args.progress_every,
-              max_restarts=args.max_restarts, restart_wait=args.restart_wait)
+    try:
+        supervise(spark, settings, batch_function, start_query, progress_every=args.progress_every,
+                  max_restarts=args.max_restarts, restart_wait=args.restart_wait)
+    finally:  # a session that runs the job again (a test, the demo's backfill) gets one listener per run
+        spark.streams.removeListener(batch_function.recorder)
 
 
 if __name__ == "__main__":

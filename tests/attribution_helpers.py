@@ -99,8 +99,11 @@ def spark_submit_env(table_prefix: str, short_lived: bool = True, **extra: str) 
     venv_bin = os.path.dirname(sys.executable)
     # A test's driver lives for a few batches: the JIT's first tier only starts it ~10 s sooner
     # (what it computes does not depend on the JIT). A long-running job (the freshness
-    # benchmark) needs the full JIT: the first tier alone makes it several times slower.
-    jit = {"SPARK_SUBMIT_OPTS": "-XX:TieredStopAtLevel=1"} if short_lived else {}
+    # benchmark) needs the full JIT: the first tier alone makes it several times slower. The
+    # first tier alone gets a small code cache (48 MB), which Spark's generated code fills in
+    # about a minute under load ("CodeCache is full. Compiler has been disabled": interpreted
+    # from then on, slow enough for its writer lease to lapse): the tiered default's size.
+    jit = {"SPARK_SUBMIT_OPTS": "-XX:TieredStopAtLevel=1 -XX:ReservedCodeCacheSize=240m"} if short_lived else {}
     return {**os.environ, "TABLE_NAMESPACE_PREFIX": table_prefix, "SPARK_CONF_DIR": str(spark_conf_dir()),
             "PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable, **jit,
             "PATH": f"{venv_bin}:{os.environ.get('PATH', '')}", **extra}

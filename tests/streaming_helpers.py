@@ -5,6 +5,8 @@ expectation from the generator's --output file."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import queue
@@ -138,6 +140,10 @@ class JobProcess:
         self.process.wait(timeout=60)
 
 
+class JobRefused(Exception):
+    """The job stopped with an error before or instead of its batches (Scenario.run_here)."""
+
+
 @dataclass
 class Scenario:
     """One generated topic with its own tables and checkpoint."""
@@ -178,6 +184,21 @@ class Scenario:
                              env=self.env, capture_output=True, text=True, timeout=timeout)
         assert job.returncode == 0, job.stdout[-2000:] + job.stderr[-3000:]
         return job
+
+    def run_here(self, *extra: str) -> str:
+        """The job drained (--trigger available-now) in this process, on the tests' own JVM: the
+        same code as spark-submit runs, without a JVM start. Its output; a refusal (the job's
+        SystemExit) adds its `error:` line and raises JobRefused with the output."""
+        from jobs.attribution_streaming_job import parse_args, run
+
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):  # the job logs to whatever stdout is (conf/logs.py)
+            try:
+                run(parse_args([*self.args("--trigger", "available-now"), "--table-prefix", self.tables.prefix,
+                                *extra]))
+            except SystemExit as refused:
+                raise JobRefused(f"{out.getvalue()}{refused.code}") from None
+        return out.getvalue()
 
     def records(self) -> list[dict]:
         return records_from_output(self.output, self.partitions)

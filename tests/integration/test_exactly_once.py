@@ -1,24 +1,22 @@
-"""Exactly-once effect under hard kills and operator slips: the streaming job is SIGKILLed at
-least five times while it drains 15k events (faults on) — twice at chosen points between
-commits, the rest at random moments — and stopped once with SIGTERM, restarting from its
-checkpoint each time; a second job on its checkpoint is refused; then the checkpoint is
-moved away and 3k more events arrive. Afterwards Bronze holds every Kafka record exactly
-once, Gold and the audit equal the oracle, and a replay from Bronze equals live Gold. Kafka
-and catalog outages: test_outages.py."""
+"""Exactly-once effect under hard kills and operator slips: the streaming job is stopped once
+with SIGTERM and SIGKILLed five times while it drains 15k events (faults on) — three times
+at chosen points between commits (after the audit, Gold and Bronze commits), twice at random
+moments — restarting from its checkpoint each time; a second job on its checkpoint and a
+third over its tables are refused; then the checkpoint is moved away and 3k more events
+arrive. Afterwards Bronze holds every Kafka record exactly once, Gold and the audit equal the
+oracle, and a replay from Bronze equals live Gold. Kafka and catalog outages: test_outages.py."""
 
 from __future__ import annotations
 
 import random
 import signal
-import subprocess
 import time
 
 import pytest
 
-from conf.settings import REPO_ROOT
 from producers.ad_traffic_generator import main as generate
 from tests.crashing_job import CRASH_LINE
-from tests.streaming_helpers import JOB, SPARK_SUBMIT, Scenario
+from tests.streaming_helpers import JobRefused, Scenario
 
 pytestmark = [pytest.mark.stack, pytest.mark.xdist_group("restarts")]  # with test_outages.py: tests/conftest.py
 
@@ -29,54 +27,44 @@ def killed_run(stack, spark, settings, tmp_path_factory):
                                   job_args=["--max-offsets-per-trigger", "3000"],
                                   env={"TRIGGER_INTERVAL": "1 second"})
     rng = random.Random(5)
-    kills, recovery, logs = [], [], []
-    # A graceful stop first, on fresh tables: SIGTERM to the driver lets the running batch
-    # commit, then the job exits 0 — Bronze then holds exactly the batches it reported.
+    kills, logs = [], []
+    # The first run, on fresh tables: once a batch has committed, two more jobs are tried from
+    # this process — one on its checkpoint (the checkpoint lock refuses it), one on a checkpoint
+    # of its own over the same tables (the writer lease does); then SIGTERM to the driver lets
+    # the running batch commit and the job exits 0, Bronze holding exactly the batches it reported.
     job = scenario.start()
     assert job.wait_for_batches(1), job.tail()
+    tries = {}
+    for name, extra in (("second", []), ("other", ["--checkpoint", str(scenario.work / "other-checkpoint")])):
+        try:
+            tries[name] = scenario.run_here(*extra)
+        except JobRefused as refused:
+            tries[name] = refused
     job.driver().send_signal(signal.SIGTERM)
     exit_code = job.process.wait(timeout=180)
     scenario.refresh(spark)
     sigterm = {"exit": exit_code, "log": job.tail(30), "reported": job.records_done(),
                "said": any("SIGTERM: stopping after the current batch" in line for line in job.log),
                "bronze": spark.table(scenario.tables.bronze).count()}
-    # Two crashes at chosen points: right after the Gold MERGE commit (before Bronze's
-    # append), and right after the Bronze commit (before the checkpoint records the batch as done).
-    for crash_point in ("gold", "bronze"):
+    # Three crashes at chosen points, in a batch's commit order: right after the audit commit
+    # (before Gold's MERGE), right after the Gold MERGE commit (before Bronze's append), and right
+    # after the Bronze commit (before the checkpoint records the batch as done).
+    for crash_point in ("audit", "gold", "bronze"):
         job = scenario.start("--crash-after", crash_point, script="tests/crashing_job.py")
         job.process.wait(timeout=300)
         logs.append(job.log)
         assert any(CRASH_LINE.format(crash_point) in line for line in job.log), job.tail(30)
         kills.append(crash_point)
-    # Random SIGKILLs of the whole process group: the first run once a batch has committed (a
-    # second job is tried on its checkpoint meanwhile), the others at a random moment of
-    # their first batch, between any two of its commits.
-    second = other = None
+    # Two SIGKILLs of the whole process group at a random moment of a run's first batch,
+    # between any two of its commits (each restart costs a JVM start: five kills, no more).
     positions = []  # where each random kill landed, printed with the summary
-    while len(kills) < 5:  # each restart costs a JVM start (~30 s): five kills, no more
-        restarted = time.monotonic()
+    while len(kills) < 5:
         job = scenario.start()
-        if second is None:
-            if not job.wait_for_batches(1):
-                job.kill()  # drained (or stuck) before we could kill it: never leave it holding the checkpoint
-                break
-            recovery.append(time.monotonic() - restarted)  # restart -> first batch committed
-            # Meanwhile two more jobs at once: one on its checkpoint (the checkpoint lock refuses
-            # it), one on a checkpoint of its own over the same tables (the writer lease does).
-            tries = {name: subprocess.Popen([SPARK_SUBMIT, JOB, *scenario.args(), *extra], cwd=REPO_ROOT,
-                                            env=scenario.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                            text=True)
-                     for name, extra in (("second", []),
-                                         ("other", ["--checkpoint", str(scenario.work / "other-checkpoint")]))}
-            outputs = {name: p.communicate(timeout=240) for name, p in tries.items()}
-            second, other = (subprocess.CompletedProcess(p.args, p.returncode, *outputs[name])
-                             for name, p in tries.items())
-        else:
-            if not job.wait_for_output("attribution job:", timeout=180):
-                job.kill()
-                logs.append(job.log)
-                break
-            time.sleep(rng.uniform(0.0, 20.0))  # a first batch takes 15-25 s here
+        if not job.wait_for_output("attribution job:", timeout=180):
+            job.kill()
+            logs.append(job.log)
+            break
+        time.sleep(rng.uniform(0.0, 20.0))  # a first batch takes 15-25 s here
         landed = f"after {job.records_done():,} records committed; last line: {(list(job.log) or [''])[-1].strip()[:120]}"
         job.kill()
         logs.append(job.log)
@@ -84,19 +72,18 @@ def killed_run(stack, spark, settings, tmp_path_factory):
         positions.append(landed)
     # The checkpoint moved away while the tables stay, and more traffic arrives: a new
     # checkpoint resumes where Bronze's last batch began (re-reading that batch, appending
-    # none of it twice) and drains the rest.
+    # none of it twice) and drains the rest, in this process.
     scenario.checkpoint.rename(scenario.work / "checkpoint.moved")
     more = scenario.work / "more.jsonl"
     assert generate(["--count", "3000", "--seed", "78", "--all-faults", "0.01", "--topic", scenario.topic,
                      "--output", str(more), "--quiet"]) == 0
     with open(scenario.output, "a") as sent:
         sent.write(more.read_text())
-    resumed = scenario.drain("--max-offsets-per-trigger", "100000")  # the rest in one batch: no kill is coming
-    print(f"\nkill test: {len(kills)} kills; restart -> first batch committed: "
-          + ", ".join(f"{seconds:.1f}s" for seconds in recovery)
+    resumed = scenario.run_here("--max-offsets-per-trigger", "100000")  # the rest in one batch: no kill is coming
+    print(f"\nkill test: {len(kills)} kills ({', '.join(kills)})"
           + "".join(f"\n  random kill {number}: {where}" for number, where in enumerate(positions, 1)))
     yield {"scenario": scenario, "tables": scenario.tables, "expected": scenario.expected(), "kills": kills,
-           "sigterm": sigterm, "second": second, "other": other, "resumed": resumed.stdout, "logs": logs}
+           "sigterm": sigterm, "second": tries["second"], "other": tries["other"], "resumed": resumed, "logs": logs}
     scenario.cleanup(spark)
 
 
@@ -122,10 +109,8 @@ def test_gold_and_audit_equal_the_oracle(spark, killed_run):
 
 def test_a_second_job_on_a_running_jobs_checkpoint_is_refused(killed_run):
     second = killed_run["second"]
-    assert second is not None, "the topic drained before a second job could be tried"
-    output = second.stdout + second.stderr  # spark-submit passes the driver's stderr to its stdout
-    assert second.returncode != 0
-    assert "is in use by another attribution job" in output and "Traceback" not in output, output[-3000:]
+    assert isinstance(second, JobRefused), second[-3000:]
+    assert "is in use by another attribution job" in str(second), str(second)[-3000:]
 
 
 def test_a_moved_checkpoint_resumes_from_bronze_and_loses_nothing(killed_run):
@@ -137,11 +122,8 @@ def test_a_second_job_on_the_same_tables_with_its_own_checkpoint_is_refused(kill
     """Before the writer lease it ran beside the first and appended every record to Bronze
     twice (5,210 records, Bronze 5,211 duplicates); Bronze exactly once is checked above."""
     other = killed_run["other"]
-    assert other is not None, "the topic drained before a second job could be tried"
-    output = other.stdout + other.stderr
-    assert other.returncode != 0
-    assert "are written by another attribution job (checkpoint" in output and "Traceback" not in output, \
-        output[-3000:]
+    assert isinstance(other, JobRefused), other[-3000:]
+    assert "are written by another attribution job (checkpoint" in str(other), str(other)[-3000:]
 
 
 def test_sigterm_stops_after_the_running_batch_with_exit_0(killed_run):
