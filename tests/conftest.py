@@ -52,10 +52,11 @@ def pytest_itemcollected(item):
 # longest first, so that the two workers finish together. "restarts" is the kill scenario
 # and then the outage test, which has the stack to itself: the other worker must have left
 # the stack's modules by then, so it takes e2e and the dashboards' scenario, then the Spark
-# layer; the live demo (5 min on the stack) and the short stack modules come last, when
-# the outage test is over.
+# layer. The live demo, which measures latency, comes last of the long ones: the groups
+# handed out after it (unit and small Spark modules) are light, and the cluster's five JVMs
+# and the image builds are over by then.
 SCHEDULE = ("restarts", "test_attribution_e2e", "served", "test_attribution_properties", "test_scd2",
-            "test_hostile_input", "test_hot_keys", "offset_gaps", "live_demo")
+            "test_hostile_input", "test_hot_keys", "test_spark_cluster", "test_images", "offset_gaps", "live_demo")
 LAST = ("test_generator_kafka", "test_kafka_keys", "test_stack")
 
 

@@ -5,15 +5,15 @@ run backfills only the gap and adds no DUPLICATE (each run's event ids are its o
 
 from __future__ import annotations
 
+import contextlib
+import io
 import re
-import subprocess
-import sys
 import uuid
 from datetime import datetime
 
 import pytest
 
-from conf.settings import REPO_ROOT
+from conf.settings import get_settings
 from conf.tables import Tables
 from dashboards.trino_views import apply_views, select_sql
 from tests.attribution_helpers import drop_namespaces
@@ -25,17 +25,24 @@ RATE = 200  # records/s: small batches, so the job keeps its trigger beside the 
 
 
 def run_demo(tmp_path, prefix: str, topic: str, duration: int) -> tuple[str, datetime, float]:
-    """The demo's output, the end of its history and the days the history covered."""
-    done = subprocess.run(
-        [sys.executable, "-m", "jobs.demo", "--table-prefix", prefix, "--topic", topic,
-         "--checkpoint", str(tmp_path / "checkpoint"), "--landing-dir", str(tmp_path / "landing"),
-         "--history-days", "1", "--history-events", "3000", "--rate", str(RATE), "--fault-rate", "0",
-         "--duration", str(duration), "--status-every", "15", "--rollup-every", "30", "--no-dashboards"],
-        cwd=REPO_ROOT, capture_output=True, text=True, timeout=900)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    assert "3/3 live" in done.stdout and "at stop:" in done.stdout, done.stdout[-3000:]
-    history = next(HISTORY.match(line) for line in done.stdout.splitlines() if HISTORY.match(line))
-    return done.stdout, datetime.fromisoformat(history.group(2)), float(history.group(3))
+    """The demo's output, the end of its history and the days the history covered. It runs in
+    this process (what `python -m jobs.demo` runs, less its signal handlers): its backfill and
+    rollups use the tests' JVM; the live job and the generator are its own child processes."""
+    from jobs import demo
+
+    args = demo.parse_args(
+        ["--table-prefix", prefix, "--topic", topic, "--checkpoint", str(tmp_path / "checkpoint"),
+         "--landing-dir", str(tmp_path / "landing"), "--history-days", "1", "--history-events", "3000",
+         "--rate", str(RATE), "--fault-rate", "0", "--duration", str(duration), "--status-every", "15",
+         "--rollup-every", "30", "--no-dashboards"])
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = demo.run(args, get_settings(), Tables(prefix), {"signal": None})
+    output = out.getvalue()
+    assert code == 0, output[-3000:]
+    assert "3/3 live" in output and "at stop:" in output, output[-3000:]
+    history = next(HISTORY.match(line) for line in output.splitlines() if HISTORY.match(line))
+    return output, datetime.fromisoformat(history.group(2)), float(history.group(3))
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +64,7 @@ def live_runs(stack, spark, settings, tmp_path_factory):
         trino_cursor.execute(f"SELECT count(*) FROM {tables.gold} WHERE impression_time > "
                              f"TIMESTAMP '{first_end:%Y-%m-%d %H:%M:%S.%f} UTC'")
         live_impressions = trino_cursor.fetchone()[0]
-        second, _, second_days = run_demo(tmp, tables.prefix, topic, duration=15)
+        second, _, second_days = run_demo(tmp, tables.prefix, topic, duration=10)
         trino_cursor.execute(f"SELECT count(*) FROM {tables.gold} CROSS JOIN UNNEST(touches) AS t "
                              f"WHERE t.disposition IN ('DUPLICATE', 'DUPLICATE_IMPRESSION')")
         duplicates = trino_cursor.fetchone()[0]

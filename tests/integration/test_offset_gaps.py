@@ -3,18 +3,18 @@ once; then retention deletes records the job never read (delete_records, as rete
 does), and the job goes on, stating the loss in ops.kafka_offset_gaps and on Pipeline Ops;
 then the topic is deleted and created again: the old checkpoint is refused with a message
 (it would skip the new topic's first offsets), and a new checkpoint reads the new topic
-from its start, its records not dropped as duplicates of the old topic's offsets."""
+from its start, its records not dropped as duplicates of the old topic's offsets. The job
+runs in the test's own process (the same code without a JVM start per run; spark-submit's
+path is the kill and end-to-end tests')."""
 
 from __future__ import annotations
 
-import subprocess
 import time
 
 import pytest
 
-from conf.settings import REPO_ROOT
 from stack.kafka_admin import admin_client, ensure_topic, topic_partitions, topic_state
-from tests.streaming_helpers import JOB, SPARK_SUBMIT, Scenario, generate
+from tests.streaming_helpers import JobRefused, Scenario, generate
 
 pytestmark = [pytest.mark.stack, pytest.mark.xdist_group("offset_gaps")]
 
@@ -63,7 +63,7 @@ def test_retention_and_a_recreated_topic_are_stated_and_lose_nothing_kafka_still
     bootstrap = settings.kafka_bootstrap_servers
     scenario = Scenario.generated("gaps", tmp_path, 1_200, 91, settings)
     try:
-        scenario.drain()
+        scenario.run_here()
         tables = scenario.tables
         old_id, before = topic_state(bootstrap, scenario.topic)
         first = sum(high for _, high in before.values())  # every record the topic holds
@@ -75,7 +75,7 @@ def test_retention_and_a_recreated_topic_are_stated_and_lose_nothing_kafka_still
         _, after = topic_state(bootstrap, scenario.topic)
         assert all(after[p][1] - before[p][1] > DELETED_PER_PARTITION for p in after)
         delete_records_below(bootstrap, scenario.topic, {p: before[p][1] + DELETED_PER_PARTITION for p in after})
-        scenario.drain()
+        scenario.run_here()
         lost = DELETED_PER_PARTITION * len(after)
         sent = sum(after[p][1] - before[p][1] for p in after)
         assert count(spark, tables.bronze) == first + sent - lost  # every record Kafka still had, once
@@ -92,15 +92,13 @@ def test_retention_and_a_recreated_topic_are_stated_and_lose_nothing_kafka_still
         new_id, reborn = topic_state(bootstrap, scenario.topic)
         assert new_id != old_id
         held = count(spark, tables.bronze)
-        refused = subprocess.run([SPARK_SUBMIT, JOB, *scenario.args("--trigger", "available-now")],
-                                 cwd=REPO_ROOT, env=scenario.env, capture_output=True, text=True,
-                                 timeout=300)
-        output = refused.stdout + refused.stderr
-        assert refused.returncode != 0 and "was deleted and created again" in output, output[-3000:]
+        with pytest.raises(JobRefused) as refused:
+            scenario.run_here()
+        assert "was deleted and created again" in str(refused.value), str(refused.value)[-3000:]
         assert count(spark, tables.bronze) == held  # the old checkpoint read nothing
         # ... a new checkpoint reads them all: before, Bronze's old ranges dropped them as duplicates.
         scenario.checkpoint.rename(scenario.work / "checkpoint.old-topic")
-        scenario.drain()
+        scenario.run_here()
         assert count(spark, tables.bronze) == held + sum(high for _, high in reborn.values())
         recreated = [(g.action, g.kafka_partition) for g in gaps(spark, tables) if g.cause == "TOPIC_RECREATED"]
         assert sorted(recreated) == sorted([("STOPPED", p) for p in after] + [("CONTINUED", p) for p in after])

@@ -42,7 +42,7 @@ def test_killed_on_the_cluster_it_resumes_from_its_s3_checkpoint_and_gold_equals
     SIGKILL after its first batch; a new driver resumes from the S3 checkpoint and drains
     the rest. Its executors ran on both workers; Bronze holds each record once; Gold and the
     audit equal the oracle."""
-    scenario = Scenario.generated("cluster", tmp_path, 3_000, 31, settings,
+    scenario = Scenario.generated("cluster", tmp_path, 2_000, 31, settings,
                                   job_args=["--max-offsets-per-trigger", "1000"],
                                   env={"SPARK_CONF_DIR": str(cluster_conf_dir(settings, tmp_path))})
     scenario.checkpoint = f"{cluster.checkpoints}/{scenario.topic}"
