@@ -147,8 +147,18 @@ class WriterLease:
                 log.warning(f"writer lease on {self.table} not renewed ({first_line(error)}); retrying")
 
     def check(self) -> None:
-        """Before a commit: refuse once the lease was lost (RuntimeError, the batch is not
-        committed; the job stops)."""
+        """Before a commit: the lease read afresh (one catalog round trip), so a job that fell
+        behind its renewals (a starved JVM) and lost the lease meanwhile learns it now, not at
+        its next renewal; once lost, LeaseLost (a RuntimeError: the batch is not committed,
+        the job stops)."""
+        with self.guard:
+            if not self.lost:
+                holder = self.current()
+                if holder is None or not self.owns(holder):
+                    self.lost = (f"the writer lease on {self.table} was taken by another job "
+                                 f"({holder.describe(time.time())})" if holder else
+                                 f"the writer lease on {self.table} was removed")
+                    log.error(self.lost)
         if self.lost:
             raise LeaseLost(f"{self.lost}: this job stops without committing")
 
