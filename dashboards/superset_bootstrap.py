@@ -126,8 +126,17 @@ ROAS_CHARTS = [
                              for name in ("budget_amount", "spend", "cumulative_spend", "pacing")}},
           12, 50, [day_range("day")]),
 ]
+# The attribution models job's defaults (jobs/attribution_models/job.py): a 28-day window
+# over impressions and clicks.
+MODEL_RUN = where("window_days = 28 AND touches = 'impressions+clicks'")
+ROAS_CHARTS.append(
+    Chart("model_comparison", "Model comparison: ROAS per campaign under each attribution model",
+          "campaign_roas_by_model", "echarts_timeseries_bar",
+          {"x_axis": "campaign_id", "metrics": [sql_metric("max(roas)", "ROAS")], "groupby": ["model"],
+           "row_limit": 10000, "x_axis_sort_series": "name", "x_axis_sort_asc": True, "show_legend": True,
+           "y_axis_format": ",.2f"}, 12, 60, [MODEL_RUN]))
 ROAS_ROWS = [["roas", "revenue", "cost", "conversions"], ["daily_trend"], ["by_campaign"],
-             ["by_country", "by_platform"], ["top_creatives"], ["budget_pacing"]]
+             ["by_country", "by_platform"], ["top_creatives"], ["budget_pacing"], ["model_comparison"]]
 
 BATCHES_WITH_INPUT = where("num_input_rows > 0")
 OPS_CHARTS = [

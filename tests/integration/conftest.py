@@ -33,6 +33,7 @@ def served(stack, spark, settings, tmp_path_factory):
     the rollups refreshed."""
     from dims.campaign_scd2_job import run as run_dims
     from dims.dimensions import campaigns
+    from jobs.attribution_models.job import run as run_models
     from jobs.attribution_streaming_job import parse_args, run as run_attribution
     from jobs.rollup_job import refresh_all
     from producers.ad_traffic_generator import main as generate
@@ -50,6 +51,7 @@ def served(stack, spark, settings, tmp_path_factory):
                        FeedConfig(budget_change_rate=0.5, absent_rate=0.0, null_rate=0.0, launched_share=1.0))
     run_dims(spark, campaigns(scenario.tables.prefix), write_snapshots(work / "landing", series))
     refresh_all(spark, scenario.tables)  # what `make rollups` does: the views read the rollups
+    run_models(spark, scenario.tables, as_of=START + timedelta(days=10))  # every conversion (<= 7 days after its click) is in the window
     records = scenario.records()
     expected = scenario.expected()
     yield {"scenario": scenario, "prefix": scenario.tables.prefix, "records": records, "expected": expected,
