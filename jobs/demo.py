@@ -310,8 +310,10 @@ def live(args, settings: Settings, tables: Tables, stop: dict, job: Child, scd2_
           f"({settings.trigger_interval}), rollups every {args.rollup_every:.0f}s "
           f"({'for %.0fs' % args.duration if args.duration else 'Ctrl-C stops'}); logs: {job.log}, {generator.log}",
           flush=True)
+    rollup_log = logging.getLogger("jobs.rollup_job")
+    rollup_level = rollup_log.level
     if settings.log_level != "DEBUG":  # a refresh every few seconds: its lines would bury the status lines
-        logging.getLogger("jobs.rollup_job").setLevel(logging.WARNING)
+        rollup_log.setLevel(logging.WARNING)
     spark = start_spark("demo-rollups", settings)
     live_started = time.monotonic()
     day = datetime.now(timezone.utc).date()
@@ -344,6 +346,7 @@ def live(args, settings: Settings, tables: Tables, stop: dict, job: Child, scd2_
         print("stopping the generator, then the job after its running batch ...", flush=True)
         generator.stop(60)
         job.stop(180)
+        rollup_log.setLevel(rollup_level)  # the process may go on (a test, a caller's loop)
     print(f"  at stop: {health_line(settings, tables.prefix)}")
     return code
 
