@@ -132,10 +132,13 @@ class WriterLease:
                 return
             holder = self.current()
             if holder is not None and not self.owns(holder):
-                self.lost = f"the writer lease on {self.table} was taken by another job ({holder.describe(time.time())})"
-                log.error(self.lost)
+                self._lose(f"taken by another job ({holder.describe(time.time())})")
                 return
             self._write()
+
+    def _lose(self, how: str) -> None:
+        self.lost = f"the writer lease on {self.table} was {how}"
+        log.error(self.lost)
 
     def _renew_until_stopped(self) -> None:
         while not self.stopped.wait(LEASE_SECONDS / 4):
@@ -154,11 +157,10 @@ class WriterLease:
         with self.guard:
             if not self.lost:
                 holder = self.current()
-                if holder is None or not self.owns(holder):
-                    self.lost = (f"the writer lease on {self.table} was taken by another job "
-                                 f"({holder.describe(time.time())})" if holder else
-                                 f"the writer lease on {self.table} was removed")
-                    log.error(self.lost)
+                if holder is None:
+                    self._lose("removed")
+                elif not self.owns(holder):
+                    self._lose(f"taken by another job ({holder.describe(time.time())})")
         if self.lost:
             raise LeaseLost(f"{self.lost}: this job stops without committing")
 

@@ -60,17 +60,16 @@ def reprocess(spark, tables: Tables, rules: AttributionRules, limits: Validation
     """Gold, then the audit, for the quarantined records `filters` select (see quarantined()).
     Returns what it did; StillFailing (nothing changed) when they fail again or when Gold's
     touch cap would drop copies of theirs (which only the streaming job audits)."""
-    coordinates = quarantined(spark, tables, **filters).collect()
-    if not coordinates:
+    selected = quarantined(spark, tables, **filters).localCheckpoint()  # one fixed set for every step below
+    wanted = selected.count()
+    if not wanted:
         return {"records": 0, "into_gold": 0, "rejected": {}}
-    selected = spark.createDataFrame([tuple(row) for row in coordinates], ", ".join(
-        f"{name} {kind}" for name, kind in zip(COORDINATES, ("string", "int", "long"))))
     bronze = spark.table(tables.bronze).join(selected, list(COORDINATES), "left_semi")
     records = bronze_as_kafka(bronze).dropDuplicates(["topic", "partition", "offset"]).persist()
     try:
         found = records.count()
-        if found != len(coordinates):
-            raise StillFailing(f"{len(coordinates) - found:,} of the {len(coordinates):,} quarantined records are "
+        if found != wanted:
+            raise StillFailing(f"{wanted - found:,} of the {wanted:,} quarantined records are "
                                f"not in {tables.bronze} (expired or deleted there?): nothing was re-processed")
         # Gold's touch cap: copies beyond it are audited by the streaming job alone (its audit
         # comes before Gold); a re-processed record must not be dropped silently.
