@@ -222,6 +222,15 @@ def transition_counts(journeys: Iterable[Journey], order: int) -> dict[tuple, di
     return counts
 
 
+# Up to this many transient states the chain is solved by a direct sparse LU; beyond it by
+# BiCGSTAB to a residual of ITERATIVE_RESIDUAL (the LU when it does not get there). An
+# order-3 chain of the demo's journeys has ~10^5 states, where the LU's fill-in took minutes
+# per removed channel; I - Q is an M-matrix (Q substochastic, every state absorbed), on which
+# the iteration converges in tens of steps.
+DIRECT_STATES = 2_000
+ITERATIVE_RESIDUAL = 1e-12
+
+
 class AbsorbingChain:
     """The chain's transient states (start and the channel windows) with their transition
     probabilities; P(conversion) solves (I - Q) p = r, Q among transient states and r into
@@ -229,43 +238,63 @@ class AbsorbingChain:
     ends), so I - Q is non-singular, with or without removed states."""
 
     def __init__(self, counts: dict[tuple, dict[object, int]]) -> None:
+        import numpy as np
+        from scipy.sparse import csr_matrix
+
         self.states = [START] + sorted(state for state in counts if state != START)
         self.index = {state: i for i, state in enumerate(self.states)}
         rows, cols, probabilities = [], [], []
-        self.to_conversion = [0.0] * len(self.states)
+        to_conversion = np.zeros(len(self.states))
         for state, targets in counts.items():
             out = sum(targets.values())
             i = self.index[state]
             for target, count in targets.items():
                 if target == CONVERSION:
-                    self.to_conversion[i] = count / out
+                    to_conversion[i] = count / out
                 elif target != NULL:
                     rows.append(i)
                     cols.append(self.index[target])
                     probabilities.append(count / out)
-        self.edges = (rows, cols, probabilities)
+        size = len(self.states)
+        self.q = csr_matrix((probabilities, (rows, cols)), shape=(size, size))
+        self.to_conversion = to_conversion
+        self.containing: dict[str, list[int]] = defaultdict(list)  # channel -> the states holding it
+        for i, state in enumerate(self.states[1:], start=1):
+            for channel in set(state):
+                self.containing[channel].append(i)
+        self._full: object = None  # the solution without removals: the iteration's start for the others
 
     def conversion_probability(self, removed: str | None = None) -> float:
         """P(start reaches conversion); with `removed`, every state that contains that
         channel sends its users to null."""
         import numpy as np
-        from scipy.sparse import csc_matrix, identity
-        from scipy.sparse.linalg import splu
 
-        keep = [i for i, state in enumerate(self.states)
-                if state == START or removed is None or removed not in state]
-        position = {old: new for new, old in enumerate(keep)}
-        rows, cols, probabilities = self.edges
-        kept = [(position[r], position[c], p) for r, c, p in zip(rows, cols, probabilities)
-                if r in position and c in position]
-        size = len(keep)
-        q = csc_matrix(([p for _, _, p in kept], ([r for r, _, _ in kept], [c for _, c, _ in kept])),
-                       shape=(size, size))
-        r = np.array([self.to_conversion[i] for i in keep])
+        keep = np.ones(len(self.states), dtype=bool)
+        if removed is not None:
+            keep[self.containing.get(removed, [])] = False
+        kept = np.flatnonzero(keep)  # start (0) is always kept and stays first
+        r = self.to_conversion[kept]
         if not r.any():
             return 0.0
-        solution = splu((identity(size, format="csc") - q).tocsc()).solve(r)
+        guess = None if self._full is None else self._full[kept]
+        solution = _absorption(self.q[kept][:, kept], r, guess)
+        if removed is None:
+            self._full = solution
         return float(min(1.0, max(0.0, solution[0])))
+
+
+def _absorption(q, r, guess=None):
+    """Solves (I - q) p = r: a direct LU for small chains, BiCGSTAB for large ones (DIRECT_STATES)."""
+    import numpy as np
+    from scipy.sparse import identity
+    from scipy.sparse.linalg import bicgstab, splu
+
+    a = (identity(q.shape[0], format="csr") - q).tocsr()
+    if q.shape[0] > DIRECT_STATES:
+        solution, info = bicgstab(a, r, x0=guess, rtol=0.0, atol=ITERATIVE_RESIDUAL, maxiter=10_000)
+        if info == 0 and np.max(np.abs(a @ solution - r)) <= ITERATIVE_RESIDUAL:
+            return solution
+    return splu(a.tocsc()).solve(r)
 
 
 def removal_effects(journeys: Sequence[Journey], order: int, channels: Iterable[str]) -> dict[str, float]:

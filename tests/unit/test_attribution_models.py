@@ -249,6 +249,36 @@ def test_the_exact_solve_equals_a_long_seeded_simulation():
         assert abs(chain.conversion_probability(removed) - simulated) < 4 * error, removed
 
 
+def test_a_large_chain_iterated_equals_its_direct_solve(monkeypatch):
+    """Past DIRECT_STATES the chain is solved iteratively: on an order-3 chain of ~3,000 states
+    (long seeded journeys over 15 channels, cycles everywhere) every removal's probability
+    equals the direct LU's to 1e-10, and the iteration path is the one taken."""
+    from jobs.attribution_models import models
+
+    rng = random.Random(3)
+    channels = [f"c{i}" for i in range(15)]
+    journeys = [Journey(tuple(rng.choice(channels) for _ in range(rng.randint(1, 12))),
+                        conversions=rng.randint(0, 3), nulls=rng.randint(0, 20)) for _ in range(2_000)]
+    journeys = [journey for journey in journeys if journey.users]
+    counts = transition_counts(journeys, 3)
+    assert len(counts) > models.DIRECT_STATES
+    import scipy.sparse.linalg as linalg
+
+    solved, lu_calls = {}, {}
+    real_splu = linalg.splu
+    for limit in (models.DIRECT_STATES, 10**9):
+        monkeypatch.setattr(models, "DIRECT_STATES", limit)
+        calls = []
+        monkeypatch.setattr(linalg, "splu", lambda a, calls=calls: calls.append(a) or real_splu(a))
+        chain = AbsorbingChain(counts)
+        solved[limit] = [chain.conversion_probability(removed) for removed in (None, *channels[:4])]
+        lu_calls[limit] = len(calls)
+    iterated, direct = solved.values()
+    assert list(lu_calls.values()) == [0, 5]  # the iteration converged every time
+    assert iterated == pytest.approx(direct, abs=1e-10)
+    assert 0 < direct[0] < 1 and all(p < direct[0] for p in direct[1:])
+
+
 # --- the scoring CLI ----------------------------------------------------------------------
 
 def score(tmp_path, lines: list[str], *extra: str) -> subprocess.CompletedProcess:
