@@ -239,6 +239,9 @@ def main(argv: list[str] | None = None) -> int:
     previous = {sig: signal.signal(sig, stop_on) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         return run(args, settings, tables, stop)
+    except KeyboardInterrupt:  # Spark's context takes SIGINT over while a history step runs
+        print("\ninterrupted: what the demo started is stopped, the tables are kept", flush=True)
+        return 130
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
