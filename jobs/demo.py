@@ -160,7 +160,7 @@ def health_line(settings: Settings, prefix: str) -> str:
         return "-" if value is None else f"{value:,.1f} s"
 
     return (f"latency {seconds(latency)}, Gold freshness {seconds(freshness)}, Kafka lag "
-            f"{'-' if lag is None else f'{lag:,}'}, {'-' if rate is None else f'{rate:,.0f}'} records/s")
+            f"{'-' if lag is None else f'{lag:,}'}, {'-' if rate is None else f'{rate:,.0f}'} records/s processed")
 
 
 def child_log(settings: Settings, tables: Tables, name: str) -> Path:
