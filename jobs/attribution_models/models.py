@@ -244,20 +244,19 @@ class AbsorbingChain:
         self.states = [START] + sorted(state for state in counts if state != START)
         self.index = {state: i for i, state in enumerate(self.states)}
         rows, cols, probabilities = [], [], []
-        to_conversion = np.zeros(len(self.states))
+        self.to_conversion = np.zeros(len(self.states))
         for state, targets in counts.items():
             out = sum(targets.values())
             i = self.index[state]
             for target, count in targets.items():
                 if target == CONVERSION:
-                    to_conversion[i] = count / out
+                    self.to_conversion[i] = count / out
                 elif target != NULL:
                     rows.append(i)
                     cols.append(self.index[target])
                     probabilities.append(count / out)
         size = len(self.states)
         self.q = csr_matrix((probabilities, (rows, cols)), shape=(size, size))
-        self.to_conversion = to_conversion
         self.containing: dict[str, list[int]] = defaultdict(list)  # channel -> the states holding it
         for i, state in enumerate(self.states[1:], start=1):
             for channel in set(state):
@@ -289,7 +288,7 @@ def _absorption(q, r, guess=None):
     from scipy.sparse import identity
     from scipy.sparse.linalg import bicgstab, splu
 
-    a = (identity(q.shape[0], format="csr") - q).tocsr()
+    a = identity(q.shape[0], format="csr") - q
     if q.shape[0] > DIRECT_STATES:
         solution, info = bicgstab(a, r, x0=guess, rtol=0.0, atol=ITERATIVE_RESIDUAL, maxiter=10_000)
         if info == 0 and np.max(np.abs(a @ solution - r)) <= ITERATIVE_RESIDUAL:
