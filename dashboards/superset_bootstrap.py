@@ -248,8 +248,11 @@ def metric_label(metric) -> str:
 
 def query_object(chart: Chart) -> dict:
     """The query the chart's own frontend plugin builds from its form data (Superset's
-    buildQuery of each viz type), for the API: chart data, CSV export, alerts and reports,
-    cache warm-up. Its filters and WHERE are the chart's; a dashboard's filters add to them."""
+    buildQuery of each viz type, field for field), for the API: chart data, CSV export, alerts
+    and reports, cache warm-up. Superset's cache key is this object, so a chart warmed through
+    the API answers a dashboard's request from the cache only when the two are equal (the
+    browser test checks they are). Its filters and WHERE are the chart's; a dashboard's
+    filters add to them."""
     params = chart.params
     simple = [f for f in chart.filters if f["expressionType"] == "SIMPLE"]
     wheres = [f"({f['sqlExpression']})" for f in chart.filters if f["expressionType"] == "SQL"]
@@ -259,25 +262,37 @@ def query_object(chart: Chart) -> dict:
              "annotation_layers": [], "metrics": metrics, "columns": [], "orderby": [],
              "row_limit": params.get("row_limit", 10000), "series_limit": 0, "order_desc": True,
              "url_params": {}, "custom_params": {}, "custom_form_data": {}, "time_offsets": [],
-             "post_processing": []}
-    if chart.viz.startswith("echarts_timeseries"):
+             "post_processing": [], "group_others_when_limit_reached": False}
+    if chart.viz == "big_number_total":
+        for key in ("orderby", "row_limit", "time_offsets", "post_processing"):
+            del query[key]
+    elif chart.viz.startswith("echarts_timeseries"):
         axis = {"columnType": "BASE_AXIS", "sqlExpression": params["x_axis"], "label": params["x_axis"],
-                "expressionType": "SQL"}
-        if params.get("time_grain_sqla"):
-            axis["timeGrain"] = params["time_grain_sqla"]
+                "expressionType": "SQL", "isColumnReference": True}
+        if "time_grain_sqla" in params:  # a temporal axis, with or without a grain
+            axis["timeGrain"] = query["extras"]["time_grain_sqla"] = params["time_grain_sqla"]
         groupby = params.get("groupby") or []
         query.update(columns=[axis, *groupby], series_columns=groupby, orderby=[[metrics[0], False]])
+        labels = [metric_label(m) for m in metrics]
         query["post_processing"] = [
             {"operation": "pivot", "options": {"index": [params["x_axis"]], "columns": groupby,
-                                               "aggregates": {metric_label(m): {"operator": "mean"} for m in metrics},
+                                               "aggregates": {label: {"operator": "mean"} for label in labels},
                                                "drop_missing_columns": False}},
+            # one metric split by a series: the series' values name the columns, not the metric
+            *([{"operation": "rename", "options": {"columns": {labels[0]: None}, "level": 0, "inplace": True}}]
+              if groupby and len(labels) == 1 else []),
             {"operation": "flatten"}]
     elif chart.viz == "table" and params.get("query_mode") == "raw":
-        query.update(columns=params["all_columns"], metrics=[],
-                     orderby=[json.loads(order) for order in params.get("order_by_cols", [])])
-    elif chart.viz in ("table", "pie"):
+        query.update(columns=params["all_columns"], orderby=[json.loads(order) for order in params.get("order_by_cols", [])])
+        del query["metrics"]
+    elif chart.viz == "table":
         order_by = params.get("timeseries_limit_metric") or metrics[0]
-        query.update(columns=params["groupby"], orderby=[[order_by, False]])
+        query.update(columns=params["groupby"], orderby=[[order_by, False]], series_limit_metric=order_by)
+    elif chart.viz == "pie":
+        query.update(columns=params["groupby"], orderby=[[metrics[0], False]], post_processing=[
+            {"operation": "contribution", "options": {"columns": [metric_label(metrics[0])],
+                                                      "rename_columns": [f"{metric_label(metrics[0])}__contribution"]}}])
+        del query["time_offsets"]
     return query
 
 
@@ -416,6 +431,28 @@ class SupersetClient:
                 response.raise_for_status()
         return {"dashboards": len(dashboards), "charts": len(charts), "datasets": len(datasets)}
 
+    def chart_ids(self, prefix: str) -> dict[str, list[int]]:
+        """{dashboard slug (without the prefix): its chart ids} of the prefix's dashboards."""
+        ids = {}
+        for dashboard in DASHBOARDS:
+            slug = prefix + dashboard.slug
+            found = [row["id"] for row in self._list("dashboard", "slug", slug) if row["slug"] == slug]
+            ids[dashboard.slug] = [chart["id"] for number in found for chart in self._get(f"dashboard/{number}/charts")["result"]]
+        return ids
+
+    def warm(self, prefix: str) -> int:
+        """Run every chart's saved query context past the cache (GET /api/v1/chart/ID/data/,
+        forced), one after another: the cache then holds what a dashboard's first open asks
+        for (the saved context equals the browser's, see query_object). Returns the charts."""
+        warmed = 0
+        for ids in self.chart_ids(prefix).values():
+            for number in ids:
+                response = self.session.get(f"{self.url}/api/v1/chart/{number}/data/", params={"force": "true"},
+                                            timeout=120)
+                response.raise_for_status()
+                warmed += 1
+        return warmed
+
     def _get(self, path: str, **params) -> dict:
         response = self.session.get(f"{self.url}/api/v1/{path}", params=params, timeout=30)
         response.raise_for_status()
@@ -431,9 +468,15 @@ def dashboard_urls(settings: Settings, prefix: str = "") -> dict[str, str]:
 
 
 def apply(settings: Settings, prefix: str, cursor) -> dict[str, str]:
+    """Import the dashboards over the prefix's tables and warm Superset's cache for them."""
     client = SupersetClient(settings)
     client.import_bundle(bundle(settings, prefix, view_columns(cursor, prefix), trino_address(settings)))
+    client.warm(prefix)
     return dashboard_urls(settings, prefix)
+
+
+def warm(settings: Settings, prefix: str) -> int:
+    return SupersetClient(settings).warm(prefix)
 
 
 def remove(settings: Settings, prefix: str) -> dict[str, int]:

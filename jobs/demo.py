@@ -137,6 +137,18 @@ def apply_dashboards(settings: Settings, prefix: str) -> dict[str, str]:
         connection.close()
 
 
+def warm_dashboards(settings: Settings, prefix: str) -> None:
+    """Superset's cache filled for both dashboards; a Superset gone away is a warning line,
+    never the end of the demo."""
+    from dashboards import superset_bootstrap
+
+    try:
+        superset_bootstrap.warm(settings, prefix)
+    except Exception as error:  # noqa: BLE001 - the pipeline goes on without its dashboards
+        print(f"  warning: Superset's cache was not warmed ({type(error).__name__}: {error}); "
+              f"is Superset still up? (.stack/logs/superset.log)", flush=True)
+
+
 def print_table(columns: list[str], rows: list[list]) -> None:
     def cell(value) -> str:
         return f"{value:,.3f}" if isinstance(value, float) else f"{value:,}" if isinstance(value, int) else str(value)
@@ -289,7 +301,7 @@ def run(args, settings: Settings, tables: Tables, stop: dict) -> int:
                 print(f"  {title:<20} {url}")
         elif not args.no_dashboards:
             print(f"\nno dashboards: Superset is not running at {settings.superset_url} (start it with `make bi`)")
-        return 0 if stop["signal"] else live(args, settings, tables, stop, job, scd2_args)
+        return 0 if stop["signal"] else live(args, settings, tables, stop, job, scd2_args, bool(urls))
     finally:
         if job.alive():
             print("stopping the job after its running batch ...", flush=True)
@@ -298,8 +310,11 @@ def run(args, settings: Settings, tables: Tables, stop: dict) -> int:
               f"(make stack-status, make stack-down)", flush=True)
 
 
-def live(args, settings: Settings, tables: Tables, stop: dict, job: Child, scd2_args: list[str]) -> int:
-    """The generator on the real clock beside the running job, until --duration or a signal."""
+def live(args, settings: Settings, tables: Tables, stop: dict, job: Child, scd2_args: list[str],
+         dashboards: bool) -> int:
+    """The generator on the real clock beside the running job, until --duration or a signal;
+    after each rollup refresh, Superset's cache is warmed (`dashboards`) so that a dashboard's
+    first open reads the refreshed numbers from it."""
     from dims import campaign_scd2_job
     from jobs.cli import start_spark
     from jobs.attribution_models import job as models_job
@@ -340,6 +355,8 @@ def live(args, settings: Settings, tables: Tables, stop: dict, job: Child, scd2_
                 models_job.main(["--table-prefix", tables.prefix])
             if moment >= next_rollup:
                 refresh_all(spark, tables)
+                if dashboards:
+                    warm_dashboards(settings, tables.prefix)
                 next_rollup = moment + args.rollup_every
             if moment >= next_status:
                 print(f"  live {moment - live_started:4.0f}s: {health_line(settings, tables.prefix)}", flush=True)

@@ -313,9 +313,11 @@ def main(argv: list[str] | None = None) -> int:
         rows.append((f"rollup refresh at {args.dashboard_rows:,} Gold rows: all / one changed day (s)",
                      f"{rollups['full_s']:.1f} / {rollups['one_day_s']:.1f}", "",
                      f"days recomputed: {', '.join(rollups['days'])}"))
-        for title, (first, again) in (measured["renders"] or {}).items():
+        for title, (cold, first, again) in (measured["renders"] or {}).items():
             rows.append((f"Superset '{title}' fully rendered at {args.dashboard_rows:,} Gold rows: first / again (s)",
-                         f"{first:.1f} / {again:.1f}", "target <= 5 s", "headless chromium, every chart finished"))
+                         f"{first:.1f} / {again:.1f}", "target <= 5 / <= 3 s",
+                         f"headless chromium, every chart finished; first open after the cache warm-up "
+                         f"(as `make demo` keeps it), {cold:.1f} s with the cache empty"))
 
     merge_times: dict[int, list[float]] = {}
     scales = [int(x) for x in args.merge_scales.split(",") if x.strip()]

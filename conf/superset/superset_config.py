@@ -35,7 +35,10 @@ SECRET_KEY = secret_key()
 SQLALCHEMY_DATABASE_URI = f"sqlite:///{os.environ['SUPERSET_METADATA_DB']}"
 # No Redis on the local stack: results and filter state in process memory.
 CACHE_CONFIG = {"CACHE_TYPE": "SimpleCache"}
-DATA_CACHE_CONFIG = {"CACHE_TYPE": "SimpleCache", "CACHE_DEFAULT_TIMEOUT": 60}
+# Chart results: `make demo` warms them after each rollup refresh (every 60 s), so that a
+# dashboard's first open is answered from here; the dashboards' own periodic refresh goes
+# past the cache, so an open dashboard is never older than its refresh interval.
+DATA_CACHE_CONFIG = {"CACHE_TYPE": "SimpleCache", "CACHE_DEFAULT_TIMEOUT": 300}
 FILTER_STATE_CACHE_CONFIG = {"CACHE_TYPE": "SimpleCache", "CACHE_DEFAULT_TIMEOUT": 86400}
 EXPLORE_FORM_DATA_CACHE_CONFIG = {"CACHE_TYPE": "SimpleCache", "CACHE_DEFAULT_TIMEOUT": 86400}
 # Plain http on 127.0.0.1: no HTTPS-only cookies or CSP nonce headers to get in a browser's way.
@@ -44,6 +47,8 @@ SESSION_COOKIE_SECURE = False
 # Served to a browser on the same machine: compressing the multi-MB JavaScript bundles on
 # every first request costs CPU and seconds, and saves nothing on 127.0.0.1.
 COMPRESS_REGISTER = False
-# Dashboards are read, not authored here: no example data, no telemetry.
+# Dashboards are read, not authored here: no example data, no telemetry (its pixel is a
+# request to the internet from every page, which hangs on a machine without one).
 SUPERSET_LOAD_EXAMPLES = False
+SCARF_ANALYTICS = False
 LOG_LEVEL = "WARNING"
