@@ -418,11 +418,8 @@ class SupersetClient:
         """Delete the dashboards, charts and datasets imported with `prefix` (a test's or a
         benchmark's); the database connection stays. Returns how many of each went."""
         assert prefix, "the unprefixed assets are the demo's: never removed"
-        slugs = {f"{prefix}{d.slug}" for d in DASHBOARDS}
-        listed = self._list("dashboard", "slug", prefix)
-        dashboards = [row["id"] for row in listed if row["slug"] in slugs]
-        charts = sorted({chart["id"] for dashboard in dashboards
-                         for chart in self._get(f"dashboard/{dashboard}/charts")["result"]})
+        dashboards = self._dashboard_ids(prefix)
+        charts = sorted(self._charts_of(dashboards))
         datasets = [row["id"] for row in self._list("dataset", "table_name", prefix)]
         for kind, ids in (("dashboard", dashboards), ("chart", charts), ("dataset", datasets)):
             if ids:
@@ -431,27 +428,27 @@ class SupersetClient:
                 response.raise_for_status()
         return {"dashboards": len(dashboards), "charts": len(charts), "datasets": len(datasets)}
 
-    def chart_ids(self, prefix: str) -> dict[str, list[int]]:
-        """{dashboard slug (without the prefix): its chart ids} of the prefix's dashboards."""
-        ids = {}
-        for dashboard in DASHBOARDS:
-            slug = prefix + dashboard.slug
-            found = [row["id"] for row in self._list("dashboard", "slug", slug) if row["slug"] == slug]
-            ids[dashboard.slug] = [chart["id"] for number in found for chart in self._get(f"dashboard/{number}/charts")["result"]]
-        return ids
+    def _dashboard_ids(self, prefix: str) -> list[int]:
+        slugs = {f"{prefix}{d.slug}" for d in DASHBOARDS}
+        return [row["id"] for row in self._list("dashboard", "slug", prefix) if row["slug"] in slugs]
+
+    def charts(self, prefix: str) -> dict[int, str]:
+        """{chart id: its title} of the prefix's dashboards."""
+        return self._charts_of(self._dashboard_ids(prefix))
+
+    def _charts_of(self, dashboards: list[int]) -> dict[int, str]:
+        return {chart["id"]: chart["slice_name"] for dashboard in dashboards
+                for chart in self._get(f"dashboard/{dashboard}/charts")["result"]}
 
     def warm(self, prefix: str) -> int:
         """Run every chart's saved query context past the cache (GET /api/v1/chart/ID/data/,
         forced), one after another: the cache then holds what a dashboard's first open asks
         for (the saved context equals the browser's, see query_object). Returns the charts."""
-        warmed = 0
-        for ids in self.chart_ids(prefix).values():
-            for number in ids:
-                response = self.session.get(f"{self.url}/api/v1/chart/{number}/data/", params={"force": "true"},
-                                            timeout=120)
-                response.raise_for_status()
-                warmed += 1
-        return warmed
+        charts = self.charts(prefix)
+        for number in charts:
+            response = self.session.get(f"{self.url}/api/v1/chart/{number}/data/", params={"force": "true"}, timeout=120)
+            response.raise_for_status()
+        return len(charts)
 
     def _get(self, path: str, **params) -> dict:
         response = self.session.get(f"{self.url}/api/v1/{path}", params=params, timeout=30)
@@ -467,11 +464,12 @@ def dashboard_urls(settings: Settings, prefix: str = "") -> dict[str, str]:
     return {d.title: f"{settings.superset_url}/superset/dashboard/{prefix}{d.slug}/" for d in DASHBOARDS}
 
 
-def apply(settings: Settings, prefix: str, cursor) -> dict[str, str]:
-    """Import the dashboards over the prefix's tables and warm Superset's cache for them."""
+def apply(settings: Settings, prefix: str, cursor, warm_cache: bool = True) -> dict[str, str]:
+    """Import the dashboards over the prefix's tables and (`warm_cache`) warm Superset's cache for them."""
     client = SupersetClient(settings)
     client.import_bundle(bundle(settings, prefix, view_columns(cursor, prefix), trino_address(settings)))
-    client.warm(prefix)
+    if warm_cache:
+        client.warm(prefix)
     return dashboard_urls(settings, prefix)
 
 

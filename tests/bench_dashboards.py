@@ -250,10 +250,7 @@ def time_superset(settings, prefix: str, cursor, repeats: int) -> dict[str, tupl
         return None
     from playwright.sync_api import sync_playwright
 
-    client = superset_bootstrap.SupersetClient(settings)
-    client.import_bundle(superset_bootstrap.bundle(settings, prefix, superset_bootstrap.view_columns(cursor, prefix),
-                                                   superset_bootstrap.trino_address(settings)))
-    urls = superset_bootstrap.dashboard_urls(settings, prefix)
+    urls = superset_bootstrap.apply(settings, prefix, cursor, warm_cache=False)
 
     def open_once(page, dashboard) -> float:
         started = time.perf_counter()
@@ -267,16 +264,20 @@ def time_superset(settings, prefix: str, cursor, repeats: int) -> dict[str, tupl
     times = {}
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
-        cold = {}
-        for dashboard in superset_bootstrap.DASHBOARDS:  # a new browser context each: nothing cached in it
+
+        def logged_in_page():  # a new browser context each: nothing cached in it
             page = browser.new_page(viewport={"width": 1600, "height": 2200})
             log_in(page, settings)
+            return page
+
+        cold = {}
+        for dashboard in superset_bootstrap.DASHBOARDS:
+            page = logged_in_page()
             cold[dashboard.title] = open_once(page, dashboard)
             page.close()
-        client.warm(prefix)
+        superset_bootstrap.warm(settings, prefix)
         for dashboard in superset_bootstrap.DASHBOARDS:
-            page = browser.new_page(viewport={"width": 1600, "height": 2200})
-            log_in(page, settings)
+            page = logged_in_page()
             seconds = [open_once(page, dashboard) for _ in range(repeats + 1)]
             times[dashboard.title] = (cold[dashboard.title], seconds[0], statistics.median(seconds[1:]))
             page.close()
